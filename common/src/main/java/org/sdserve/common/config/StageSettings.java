@@ -1,0 +1,42 @@
+package org.sdserve.common.config;
+
+import io.smallrye.config.WithDefault;
+import org.sdserve.common.onnx.ExecutionOptions;
+
+/**
+ * Settings every stage service shares; each service's {@code @ConfigMapping} nests one of these.
+ * Environment variables follow MicroProfile's rules, e.g. {@code SD_DENOISER_PORT}, {@code SD_DENOISER_DEVICE}.
+ */
+public interface StageSettings {
+    /** The Stable Diffusion ONNX export to serve (diffusers / optimum layout). */
+    @WithDefault("models/sd-shapes-64")
+    String modelDir();
+
+    @WithDefault("0.0.0.0")
+    String host();
+
+    int port();
+
+    /** Largest message the service accepts, in bytes. */
+    @WithDefault("67108864")
+    int maxMessageBytes();
+
+    /** "cpu" or "cuda". */
+    @WithDefault("cpu")
+    String device();
+
+    @WithDefault("0")
+    int deviceId();
+
+    /** Threads of the process-wide ONNX Runtime pool; 0 = all cores. */
+    @WithDefault("0")
+    int threads();
+
+    /** With device=cuda: fail at start-up rather than fall back to CPU. */
+    @WithDefault("false")
+    boolean requireGpu();
+
+    default ExecutionOptions execution() {
+        return new ExecutionOptions(device(), deviceId(), threads(), requireGpu());
+    }
+}

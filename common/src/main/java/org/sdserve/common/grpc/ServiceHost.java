@@ -1,0 +1,99 @@
+package org.sdserve.common.grpc;
+
+import io.grpc.BindableService;
+import io.grpc.Server;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Serves a stage's gRPC services, plus the standard {@code grpc.health.v1.Health} service, on a TCP port or
+ * an in-process name. Health says SERVING only once {@link #serving()} is called, i.e. after the models are
+ * loaded; NOT_SERVING while draining at shutdown.
+ */
+public final class ServiceHost implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(ServiceHost.class.getName());
+    private final Server server;
+    private final HealthStatusManager health;
+    private final List<String> serviceNames;
+    private final String where;
+
+    private ServiceHost(Server server, HealthStatusManager health, List<String> names, String where) {
+        this.server = server;
+        this.health = health;
+        this.serviceNames = names;
+        this.where = where;
+    }
+
+    /** Listens on {@code host:port} (port 0 = any free port). */
+    public static ServiceHost tcp(String host, int port, int maxInboundBytes, List<BindableService> services) {
+        HealthStatusManager health = new HealthStatusManager();
+        NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+                .maxInboundMessageSize(maxInboundBytes)
+                .permitKeepAliveTime(10, TimeUnit.SECONDS)
+                .addService(health.getHealthService());
+        services.forEach(b::addService);
+        return start(b.build(), health, services, host + ":" + port);
+    }
+
+    /** Serves on the in-process transport under {@code name}: real gRPC, no sockets. */
+    public static ServiceHost inProcess(String name, int maxInboundBytes, List<BindableService> services) {
+        HealthStatusManager health = new HealthStatusManager();
+        InProcessServerBuilder b = InProcessServerBuilder.forName(name).maxInboundMessageSize(maxInboundBytes)
+                .addService(health.getHealthService());
+        services.forEach(b::addService);
+        return start(b.build(), health, services, "in-process:" + name);
+    }
+
+    private static ServiceHost start(Server server, HealthStatusManager health, List<BindableService> services,
+                                     String where) {
+        List<String> names = services.stream().map(BindableService::bindService)
+                .map(ServerServiceDefinition::getServiceDescriptor).map(d -> d.getName()).toList();
+        health.setStatus("", ServingStatus.NOT_SERVING);
+        names.forEach(n -> health.setStatus(n, ServingStatus.NOT_SERVING));
+        try {
+            server.start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot listen on " + where + ": " + e.getMessage(), e);
+        }
+        return new ServiceHost(server, health, names, where);
+    }
+
+    /** Marks the server and each service SERVING. Call once the models are loaded and checked. */
+    public void serving() {
+        health.setStatus("", ServingStatus.SERVING);
+        serviceNames.forEach(n -> health.setStatus(n, ServingStatus.SERVING));
+        LOG.log(System.Logger.Level.INFO, "serving {0} on {1}", serviceNames, where());
+    }
+
+    /** The bound TCP port (after start), or -1 in-process. */
+    public int port() {
+        return server.getPort();
+    }
+
+    public String where() {
+        return server.getPort() > 0 && where.contains(":") && !where.startsWith("in-process")
+                ? where.substring(0, where.lastIndexOf(':') + 1) + server.getPort() : where;
+    }
+
+    @Override
+    public void close() {
+        health.enterTerminalState();
+        server.shutdown();
+        try {
+            if (!server.awaitTermination(10, TimeUnit.SECONDS)) {
+                server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            server.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+}

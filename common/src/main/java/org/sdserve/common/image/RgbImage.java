@@ -1,0 +1,107 @@
+package org.sdserve.common.image;
+
+import java.awt.image.BufferedImage;
+import java.awt.image.DataBufferByte;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import javax.imageio.ImageIO;
+import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.tensor.FloatTensor;
+
+/**
+ * An 8-bit RGB image, row-major, 3 bytes a pixel, and its conversions: from a [-1,1] CHW float tensor
+ * (as diffusers' VaeImageProcessor: (x / 2 + 0.5).clamp(0, 1) * 255, rounded), to and from PNG.
+ */
+public record RgbImage(int width, int height, byte[] rgb) {
+    public RgbImage {
+        if (rgb.length != width * height * 3) {
+            throw new IllegalArgumentException("RGB buffer of " + width + "x" + height + " needs "
+                    + width * height * 3 + " bytes, got " + rgb.length);
+        }
+    }
+
+    /** Item {@code index} of a [B,3,H,W] tensor with values in about [-1,1]. */
+    public static RgbImage fromSignedUnit(FloatTensor t, int index) {
+        int h = t.dim(2);
+        int w = t.dim(3);
+        int plane = h * w;
+        float[] d = t.data();
+        int base = index * 3 * plane;
+        byte[] rgb = new byte[plane * 3];
+        for (int c = 0; c < 3; c++) {
+            for (int i = 0; i < plane; i++) {
+                float v = (d[base + c * plane + i] / 2f + 0.5f) * 255f;
+                int q = Math.round(Math.max(0f, Math.min(255f, v)));
+                rgb[i * 3 + c] = (byte) q;
+            }
+        }
+        return new RgbImage(w, h, rgb);
+    }
+
+    /** Writes this image into item {@code index} of a [B,3,H,W] tensor as values in [-1,1]. */
+    public void toSignedUnit(float[] out, int index) {
+        int plane = width * height;
+        int base = index * 3 * plane;
+        for (int i = 0; i < plane; i++) {
+            for (int c = 0; c < 3; c++) {
+                out[base + c * plane + i] = (rgb[i * 3 + c] & 0xff) / 127.5f - 1f;
+            }
+        }
+    }
+
+    public int red(int x, int y) {
+        return rgb[(y * width + x) * 3] & 0xff;
+    }
+
+    public int green(int x, int y) {
+        return rgb[(y * width + x) * 3 + 1] & 0xff;
+    }
+
+    public int blue(int x, int y) {
+        return rgb[(y * width + x) * 3 + 2] & 0xff;
+    }
+
+    public byte[] toPng() {
+        BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_3BYTE_BGR);
+        byte[] bgr = ((DataBufferByte) img.getRaster().getDataBuffer()).getData();
+        for (int i = 0; i < width * height; i++) {
+            bgr[i * 3] = rgb[i * 3 + 2];
+            bgr[i * 3 + 1] = rgb[i * 3 + 1];
+            bgr[i * 3 + 2] = rgb[i * 3];
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream(width * height + 256);
+        try {
+            ImageIO.write(img, "png", out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out.toByteArray();
+    }
+
+    /** Decodes a PNG (or any format ImageIO reads) into RGB; alpha is dropped. */
+    public static RgbImage fromPng(byte[] png, String field) {
+        BufferedImage img;
+        try {
+            img = ImageIO.read(new ByteArrayInputStream(png));
+        } catch (IOException e) {
+            throw new InvalidRequestException(field + ": not a readable image: " + e.getMessage());
+        }
+        InvalidRequestException.require(img != null, "%s: not a PNG or other readable image (%d bytes)", field,
+                png.length);
+        int w = img.getWidth();
+        int h = img.getHeight();
+        byte[] rgb = new byte[w * h * 3];
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int p = img.getRGB(x, y);
+                int i = (y * w + x) * 3;
+                rgb[i] = (byte) (p >> 16);
+                rgb[i + 1] = (byte) (p >> 8);
+                rgb[i + 2] = (byte) p;
+            }
+        }
+        return new RgbImage(w, h, rgb);
+    }
+}

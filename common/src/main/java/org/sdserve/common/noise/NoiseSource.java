@@ -1,0 +1,36 @@
+package org.sdserve.common.noise;
+
+import java.util.Arrays;
+import org.sdserve.common.tensor.FloatTensor;
+
+/**
+ * Seeded noise for a batch: one generator per image, as diffusers does with a list of generators. Item i of
+ * every draw comes from seed i alone, so an image does not change with batch size or with the replica that ran it.
+ */
+public final class NoiseSource {
+    private final TorchGenerator[] generators;
+
+    public NoiseSource(long[] seeds) {
+        this.generators = Arrays.stream(seeds).mapToObj(TorchGenerator::new).toArray(TorchGenerator[]::new);
+    }
+
+    public int batch() {
+        return generators.length;
+    }
+
+    /** Standard normal noise of {@code shape} = [B, ...]: item i drawn as randn([1, ...]) from generator i. */
+    public FloatTensor randn(long[] shape) {
+        if (shape[0] != generators.length) {
+            throw new IllegalArgumentException("noise for " + shape[0] + " items from " + generators.length
+                    + " seeds");
+        }
+        FloatTensor t = FloatTensor.zeros(shape);
+        int item = t.itemSize();
+        float[] buf = new float[item];
+        for (int i = 0; i < generators.length; i++) {
+            generators[i].randn(buf);
+            System.arraycopy(buf, 0, t.data(), i * item, item);
+        }
+        return t;
+    }
+}

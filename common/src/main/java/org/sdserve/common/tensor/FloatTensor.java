@@ -1,0 +1,95 @@
+package org.sdserve.common.tensor;
+
+import java.util.Arrays;
+
+/**
+ * A dense row-major float32 tensor: the currency of the stage cores. Immutable by convention: the
+ * array is shared, not copied, so whoever builds one hands it over.
+ */
+public final class FloatTensor {
+    private final long[] shape;
+    private final float[] data;
+
+    public FloatTensor(long[] shape, float[] data) {
+        long n = elementCount(shape);
+        if (n != data.length) {
+            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " needs " + n
+                    + " elements, got " + data.length);
+        }
+        this.shape = shape.clone();
+        this.data = data;
+    }
+
+    public static FloatTensor zeros(long... shape) {
+        return new FloatTensor(shape, new float[Math.toIntExact(elementCount(shape))]);
+    }
+
+    public static long elementCount(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) {
+                throw new IllegalArgumentException("negative dimension in " + Arrays.toString(shape));
+            }
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
+
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    public int dim(int i) {
+        return Math.toIntExact(shape[i]);
+    }
+
+    /** The backing array (not a copy). */
+    public float[] data() {
+        return data;
+    }
+
+    /** Elements per item of the leading (batch) dimension. */
+    public int itemSize() {
+        return shape[0] == 0 ? 0 : data.length / dim(0);
+    }
+
+    /** Items [from, to) of the leading dimension, copied. */
+    public FloatTensor slice(int from, int to) {
+        long[] s = shape.clone();
+        s[0] = to - from;
+        return new FloatTensor(s, Arrays.copyOfRange(data, from * itemSize(), to * itemSize()));
+    }
+
+    /** This tensor's items repeated {@code times} along the leading dimension: [a,b] x 2 -> [a,b,a,b]. */
+    public FloatTensor tile(int times) {
+        long[] s = shape.clone();
+        s[0] *= times;
+        float[] out = new float[data.length * times];
+        for (int i = 0; i < times; i++) {
+            System.arraycopy(data, 0, out, i * data.length, data.length);
+        }
+        return new FloatTensor(s, out);
+    }
+
+    /** Concatenation along the leading dimension; the other dimensions must agree. */
+    public static FloatTensor concat(FloatTensor a, FloatTensor b) {
+        if (!Arrays.equals(a.shape, 1, a.shape.length, b.shape, 1, b.shape.length)) {
+            throw new IllegalArgumentException("cannot concatenate " + Arrays.toString(a.shape) + " and "
+                    + Arrays.toString(b.shape));
+        }
+        long[] s = a.shape.clone();
+        s[0] += b.shape[0];
+        float[] out = Arrays.copyOf(a.data, a.data.length + b.data.length);
+        System.arraycopy(b.data, 0, out, a.data.length, b.data.length);
+        return new FloatTensor(s, out);
+    }
+
+    @Override
+    public String toString() {
+        return "FloatTensor" + Arrays.toString(shape);
+    }
+}

@@ -1,0 +1,187 @@
+package org.sdserve.denoise.core;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.error.JobCancelledException;
+import org.sdserve.common.model.ModelDirectory;
+import org.sdserve.common.onnx.ExecutionOptions;
+import org.sdserve.common.tensor.FloatTensor;
+import org.sdserve.common.noise.NoiseSource;
+import org.sdserve.denoise.scheduler.Scheduler;
+import org.sdserve.denoise.scheduler.SchedulerConfig;
+import org.sdserve.denoise.scheduler.Schedulers;
+
+/**
+ * The denoising stage: seeded noise, then for each step the UNet on the (guidance-doubled) batch and one
+ * scheduler update, as in diffusers' StableDiffusionPipeline.__call__ steps 5-7.
+ */
+public final class Denoiser implements AutoCloseable {
+    public static final int MAX_STEPS = 1000;
+    public static final int MAX_IMAGES = 64;
+
+    private final String modelName;
+    private final UNet unet;
+    private final SchedulerConfig schedulerConfig;
+    private final ModelGeometry geometry;
+    private final Optional<LatentPreview> preview;
+
+    public Denoiser(String modelName, UNet unet, SchedulerConfig schedulerConfig, ModelGeometry geometry,
+                    Optional<LatentPreview> preview) {
+        this.modelName = modelName;
+        this.unet = unet;
+        this.schedulerConfig = schedulerConfig;
+        this.geometry = geometry;
+        this.preview = preview;
+    }
+
+    public static Denoiser load(ModelDirectory dir, ExecutionOptions opts) {
+        SchedulerConfig config = SchedulerConfig.parse(dir.json("scheduler/scheduler_config.json"));
+        ModelGeometry geometry = ModelGeometry.read(dir);
+        UNet unet = UNet.load(dir, opts);
+        try {
+            return new Denoiser(dir.name(), unet, config, geometry,
+                    LatentPreview.forModel(dir, unet.latentChannels()));
+        } catch (RuntimeException e) {
+            unet.close();
+            throw e;
+        }
+    }
+
+    public String modelName() {
+        return modelName;
+    }
+
+    public ModelGeometry geometry() {
+        return geometry;
+    }
+
+    public UNet unet() {
+        return unet;
+    }
+
+    public SchedulerConfig schedulerConfig() {
+        return schedulerConfig;
+    }
+
+    /** Runs the job to the end and returns the final latents [B, C, h, w] (UNet space). */
+    public FloatTensor denoise(DenoiseJob job, StepListener listener) {
+        // 1. check the job against the model
+        validate(job);
+        int batch = job.seeds().length;
+        int f = geometry.vaeFactor();
+        long[] shape = {batch, unet.latentChannels(), job.height() / f, job.width() / f};
+        Scheduler scheduler = Schedulers.create(job.scheduler(), schedulerConfig, job.steps(), job.eta());
+        NoiseSource noise = new NoiseSource(job.seeds());
+
+        // 2. initial latents: per-image seeded noise scaled by the scheduler's sigma (drawn even when resuming,
+        //    so that the generators are where an uninterrupted run would have them)
+        FloatTensor latents = scale(noise.randn(shape), scheduler.initNoiseSigma());
+        if (job.initLatents() != null) {
+            latents = job.initLatents();
+        }
+        for (int i = 0; i < job.startStep() && scheduler.stochastic(); i++) {
+            noise.randn(shape); // the noise the skipped steps drew
+        }
+
+        // 3. text conditioning for the UNet batch: [uncond x B, text x B] with guidance, else [text x B]
+        FloatTensor text = perImage(job.promptEmbeds(), batch);
+        FloatTensor context = job.guided() ? FloatTensor.concat(perImage(job.negativeEmbeds(), batch), text) : text;
+
+        // 4. the loop
+        for (int i = job.startStep(); i < scheduler.steps(); i++) {
+            if (listener.cancelled()) {
+                throw new JobCancelledException("cancelled before step " + (i + 1) + " of " + scheduler.steps());
+            }
+            double t = scheduler.timestep(i);
+            FloatTensor input = scheduler.scaleModelInput(latents, i);
+            FloatTensor eps = job.guided()
+                    ? Guidance.apply(unet.predict(FloatTensor.concat(input, input), t, context), job.guidanceScale())
+                    : unet.predict(input, t, context);
+            Scheduler.StepResult r = scheduler.step(eps, i, latents, noise);
+            latents = r.prevSample();
+            listener.onStep(i + 1, scheduler.steps(), t, previews(job, i + 1, scheduler.steps(), r.predOriginal()));
+        }
+        return latents;
+    }
+
+    private List<byte[]> previews(DenoiseJob job, int step, int total, FloatTensor x0) {
+        int every = job.previewInterval();
+        if (every <= 0 || preview.isEmpty() || (step % every != 0 && step != total)) {
+            return List.of();
+        }
+        List<byte[]> out = new ArrayList<>();
+        for (int i = 0; i < x0.dim(0); i++) {
+            out.add(preview.get().render(x0, i).toPng());
+        }
+        return out;
+    }
+
+    private static FloatTensor scale(FloatTensor t, float s) {
+        if (s == 1f) {
+            return t;
+        }
+        float[] d = t.data();
+        for (int i = 0; i < d.length; i++) {
+            d[i] *= s;
+        }
+        return t;
+    }
+
+    private static FloatTensor perImage(FloatTensor embeds, int batch) {
+        return embeds.dim(0) == batch ? embeds : embeds.tile(batch);
+    }
+
+    private void validate(DenoiseJob job) {
+        int m = geometry.sizeMultiple();
+        InvalidRequestException.require(job.width() > 0 && job.width() % m == 0 && job.height() > 0
+                        && job.height() % m == 0,
+                "width and height must be positive multiples of %d for model %s, got %dx%d", m, modelName,
+                job.width(), job.height());
+        InvalidRequestException.require(job.steps() >= 1 && job.steps() <= MAX_STEPS,
+                "steps must be in [1, %d], got %d", MAX_STEPS, job.steps());
+        InvalidRequestException.require(job.seeds().length >= 1 && job.seeds().length <= MAX_IMAGES,
+                "seeds: one per image, between 1 and %d, got %d", MAX_IMAGES, job.seeds().length);
+        InvalidRequestException.require(Float.isFinite(job.guidanceScale()) && job.guidanceScale() >= 0,
+                "guidance_scale must be finite and >= 0, got %s", job.guidanceScale());
+        InvalidRequestException.require(job.eta() >= 0 && job.eta() <= 1, "eta must be in [0, 1], got %s",
+                job.eta());
+        InvalidRequestException.require(job.startStep() >= 0 && job.startStep() < job.steps(),
+                "start_step must be in [0, steps), got %d with %d steps", job.startStep(), job.steps());
+        InvalidRequestException.require(job.previewInterval() >= 0, "preview_interval must be >= 0");
+        Schedulers.requireKnown(job.scheduler());
+        checkEmbeds(job.promptEmbeds(), "prompt_embeds", job.seeds().length);
+        if (job.guided()) {
+            InvalidRequestException.require(job.negativeEmbeds() != null,
+                    "negative_embeds are required when guidance_scale > 1 (got %s)", job.guidanceScale());
+            checkEmbeds(job.negativeEmbeds(), "negative_embeds", job.seeds().length);
+            InvalidRequestException.require(Arrays.equals(job.promptEmbeds().shape(), job.negativeEmbeds().shape()),
+                    "negative_embeds shape %s must equal prompt_embeds shape %s",
+                    Arrays.toString(job.negativeEmbeds().shape()), Arrays.toString(job.promptEmbeds().shape()));
+        }
+        if (job.initLatents() != null) {
+            long[] want = {job.seeds().length, unet.latentChannels(), job.height() / geometry.vaeFactor(),
+                job.width() / geometry.vaeFactor()};
+            InvalidRequestException.require(Arrays.equals(job.initLatents().shape(), want),
+                    "init_latents must have shape %s, got %s", Arrays.toString(want),
+                    Arrays.toString(job.initLatents().shape()));
+        }
+    }
+
+    private void checkEmbeds(FloatTensor e, String field, int batch) {
+        InvalidRequestException.require(e != null, "%s is required", field);
+        long[] s = e.shape();
+        InvalidRequestException.require(s.length == 3 && (s[0] == 1 || s[0] == batch),
+                "%s must be [1 or %d, tokens, width], got %s", field, batch, Arrays.toString(s));
+        InvalidRequestException.require(unet.contextWidth() < 0 || s[2] == unet.contextWidth(),
+                "%s width %d does not match the UNet's encoder_hidden_states width %d (text encoder and UNet "
+                        + "of different models?)", field, s[2], unet.contextWidth());
+    }
+
+    @Override
+    public void close() {
+        unet.close();
+    }
+}

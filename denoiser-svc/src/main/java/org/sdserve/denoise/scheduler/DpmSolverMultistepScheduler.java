@@ -1,0 +1,132 @@
+package org.sdserve.denoise.scheduler;
+
+import org.sdserve.common.tensor.FloatTensor;
+import org.sdserve.common.noise.NoiseSource;
+
+/**
+ * DPM-Solver++(2M) (Lu et al., arXiv:2211.01095, Algorithm 2), following diffusers'
+ * DPMSolverMultistepScheduler with algorithm_type "dpmsolver++", solver_order 2, solver_type "midpoint",
+ * lower_order_final, final_sigmas_type "zero". With alpha_t = 1/sqrt(sigma^2+1), sigma_t = sigma alpha_t,
+ * lambda = log(alpha_t / sigma_t), h = lambda_t - lambda_s:
+ * first order x_t = (sigma_t/sigma_s) x - alpha_t (e^-h - 1) x0;
+ * second order adds -0.5 alpha_t (e^-h - 1) (x0 - x0_prev) / r, r = h_prev / h.
+ */
+public final class DpmSolverMultistepScheduler implements Scheduler {
+    private final SchedulerConfig config;
+    private final int[] timesteps;
+    private final double[] sigmas;
+    private float[] previousX0;
+    private int lowerOrderNums;
+
+    public DpmSolverMultistepScheduler(SchedulerConfig config, int steps, boolean karras) {
+        this.config = config;
+        float[] train = new NoiseSchedule(config).sigmas();
+        int t = config.numTrainTimesteps();
+        double[] ts = new double[steps];
+        switch (config.timestepSpacing()) {
+            case "linspace" -> {
+                for (int i = 0; i < steps; i++) {
+                    ts[i] = Math.rint((double) (t - 1) * (steps - i) / steps);
+                }
+            }
+            case "leading" -> {
+                int ratio = t / (steps + 1);
+                for (int i = 0; i < steps; i++) {
+                    ts[i] = (double) (steps - i) * ratio + config.stepsOffset();
+                }
+            }
+            default -> { // trailing
+                double ratio = (double) t / steps;
+                for (int i = 0; i < steps; i++) {
+                    ts[i] = Math.rint(t - i * ratio) - 1;
+                }
+            }
+        }
+        this.sigmas = new double[steps + 1];
+        if (karras) {
+            double[] k = Spacing.karras(train[0], train[train.length - 1], steps);
+            for (int i = 0; i < steps; i++) {
+                sigmas[i] = (float) k[i];
+                ts[i] = Math.rint(Spacing.sigmaToT(k[i], train));
+            }
+        } else {
+            for (int i = 0; i < steps; i++) {
+                sigmas[i] = (float) Spacing.interp(train, ts[i]);
+            }
+        }
+        sigmas[steps] = 0; // final_sigmas_type "zero"
+        this.timesteps = new int[steps];
+        for (int i = 0; i < steps; i++) {
+            timesteps[i] = (int) ts[i];
+        }
+    }
+
+    @Override
+    public int steps() {
+        return timesteps.length;
+    }
+
+    @Override
+    public double timestep(int index) {
+        return timesteps[index];
+    }
+
+    @Override
+    public float initNoiseSigma() {
+        return 1f;
+    }
+
+    @Override
+    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
+        return sample;
+    }
+
+    private static double alpha(double sigma) {
+        return 1 / Math.sqrt(sigma * sigma + 1);
+    }
+
+    private static double lambda(double sigma) {
+        double a = alpha(sigma);
+        return Math.log(a) - Math.log(sigma * a);
+    }
+
+    @Override
+    public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
+        double sigmaS = sigmas[index];
+        double sigmaT = sigmas[index + 1];
+        double alphaS = alpha(sigmaS);
+        double sigS = sigmaS * alphaS;
+        double alphaT = alpha(sigmaT);
+        double sigT = sigmaT * alphaT;
+        double h = lambda(sigmaT) - lambda(sigmaS);
+        double expm = Math.exp(-h) - 1; // e^-h - 1
+        boolean last = index == timesteps.length - 1;
+        boolean secondOrder = lowerOrderNums >= 1 && !last && previousX0 != null;
+        double r = 0;
+        if (secondOrder) {
+            double hPrev = lambda(sigmaS) - lambda(sigmas[index - 1]);
+            r = hPrev / h;
+        }
+        float[] m = modelOutput.data();
+        float[] x = sample.data();
+        float[] x0 = new float[x.length];
+        float[] out = new float[x.length];
+        double ratio = sigmaT == 0 ? 0 : sigT / sigS;
+        for (int i = 0; i < x.length; i++) {
+            double p = switch (config.predictionType()) {
+                case "epsilon" -> (x[i] - sigS * m[i]) / alphaS;
+                case "v_prediction" -> alphaS * x[i] - sigS * m[i];
+                default -> m[i]; // sample
+            };
+            x0[i] = (float) p;
+            double v = ratio * x[i] - alphaT * expm * p;
+            if (secondOrder) {
+                v -= 0.5 * alphaT * expm * (p - previousX0[i]) / r;
+            }
+            out[i] = (float) v;
+        }
+        previousX0 = x0;
+        lowerOrderNums = Math.min(lowerOrderNums + 1, 2);
+        return new StepResult(new FloatTensor(sample.shape(), out), new FloatTensor(sample.shape(), x0));
+    }
+}

@@ -1,0 +1,38 @@
+package org.sdserve.denoise.scheduler;
+
+import java.util.List;
+import org.sdserve.common.error.InvalidRequestException;
+
+/** The scheduler names a request may choose, and a fresh instance per job. */
+public final class Schedulers {
+    public static final String DEFAULT = "ddim";
+    /** Request names, as in the API documentation. */
+    public static final List<String> NAMES = List.of("ddim", "euler", "euler_karras", "euler_a", "dpmpp_2m",
+            "dpmpp_2m_karras");
+
+    private Schedulers() {
+    }
+
+    /**
+     * @param name one of {@link #NAMES} ("" = {@link #DEFAULT})
+     * @param eta DDIM's eta in [0, 1]; the other schedulers ignore it
+     */
+    public static Scheduler create(String name, SchedulerConfig config, int steps, float eta) {
+        boolean karras = config.useKarrasSigmas();
+        return switch (name.isEmpty() ? DEFAULT : name) {
+            case "ddim" -> new DdimScheduler(config, steps, eta);
+            case "euler" -> new EulerDiscreteScheduler(config, steps, karras);
+            case "euler_karras" -> new EulerDiscreteScheduler(config, steps, true);
+            case "euler_a" -> new EulerAncestralScheduler(config, steps);
+            case "dpmpp_2m" -> new DpmSolverMultistepScheduler(config, steps, karras);
+            case "dpmpp_2m_karras" -> new DpmSolverMultistepScheduler(config, steps, true);
+            default -> throw new InvalidRequestException("scheduler: unknown \"" + name + "\"; valid: "
+                    + String.join(", ", NAMES));
+        };
+    }
+
+    public static void requireKnown(String name) {
+        InvalidRequestException.require(name.isEmpty() || NAMES.contains(name),
+                "scheduler: unknown \"%s\"; valid: %s", name, String.join(", ", NAMES));
+    }
+}

@@ -1,0 +1,44 @@
+package org.sdserve.orchestrator.app;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.time.Duration;
+import java.util.List;
+import org.sdserve.common.config.StageSettings;
+
+/**
+ * {@code sd.orchestrator.*}. Embedded mode (default) runs the three stages in this process and uses
+ * model-dir, device and threads; distributed mode calls the stage addresses, round-robin over replicas.
+ */
+@ConfigMapping(prefix = "sd.orchestrator")
+public interface OrchestratorConfig extends StageSettings {
+    @WithDefault("true")
+    boolean embedded();
+
+    /** host:port of each text-encoder-svc replica (distributed mode). */
+    @WithDefault("localhost:50051")
+    List<String> textEncoder();
+
+    @WithDefault("localhost:50052")
+    List<String> denoiser();
+
+    @WithDefault("localhost:50053")
+    List<String> vae();
+
+    /** Jobs running at once; more get RESOURCE_EXHAUSTED. */
+    @WithDefault("4")
+    int maxConcurrentJobs();
+
+    @WithDefault("2048")
+    int maxSide();
+
+    @WithDefault("200")
+    int maxSteps();
+
+    @WithDefault("8")
+    int maxImages();
+
+    /** Limit of one Denoise call (the caller's deadline applies too). */
+    @WithDefault("PT30M")
+    Duration denoiseTimeout();
+}

@@ -1,0 +1,194 @@
+package org.sdserve.orchestrator.cli;
+
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import org.sdserve.common.grpc.ServiceHost;
+import org.sdserve.common.model.ModelDirectory;
+import org.sdserve.common.onnx.ExecutionOptions;
+import org.sdserve.orchestrator.core.Limits;
+import org.sdserve.orchestrator.core.RequestValidator;
+import org.sdserve.orchestrator.embedded.EmbeddedStages;
+import org.sdserve.orchestrator.grpc.DiffusionService;
+import org.sdserve.orchestrator.grpc.StageClients;
+import org.sdserve.proto.v1.DiffusionGrpc;
+import org.sdserve.proto.v1.GenerateEvent;
+import org.sdserve.proto.v1.GenerateRequest;
+import org.sdserve.proto.v1.Progress;
+
+/**
+ * {@code sd generate "a red circle on a blue background" -o out.png}: calls an orchestrator at --target, or,
+ * without one, starts the embedded stack (all stages in this process, over in-process gRPC). Shows a progress
+ * bar on stderr, writes the PNG(s), exits non-zero with the server's status on failure.
+ */
+public final class SdCli {
+    private static final int MAX_MESSAGE = 64 << 20;
+    private final PrintStream err = System.err;
+
+    public static void main(String[] args) {
+        System.exit(new SdCli().run(args));
+    }
+
+    private static String usage() {
+        return """
+                usage: sd generate PROMPT [options]
+                  -o, --output FILE       PNG to write (default out.png; with several images out-0.png, out-1.png, ...)
+                  --negative TEXT         negative prompt
+                  --steps N               denoising steps (default 25)
+                  --guidance S            classifier-free guidance scale (default 7.5)
+                  --scheduler NAME        ddim, euler, euler_karras, euler_a, dpmpp_2m, dpmpp_2m_karras (default ddim)
+                  --seed N                seed (default: random, printed)
+                  --width W --height H    image size (default: the model's)
+                  --num-images N          images (default 1)
+                  --target HOST:PORT      a running orchestrator (default: start the embedded stack here)
+                  --model-dir DIR         model for the embedded stack (default models/sd-shapes-64)
+                  --timeout SECONDS       deadline of the call (default 600)
+                  --verbose               log the services' messages
+                """;
+    }
+
+    int run(String[] args) {
+        if (args.length < 2 || !args[0].equals("generate")) {
+            err.print(usage());
+            return args.length > 0 && (args[0].equals("--help") || args[0].equals("-h")) ? 0 : 2;
+        }
+        GenerateRequest.Builder req = GenerateRequest.newBuilder().setPrompt(args[1]);
+        String output = "out.png";
+        String target = null;
+        String home = System.getProperty("sdserve.home", ".");
+        String modelDir = Path.of(home, "models", "sd-shapes-64").toString();
+        long timeout = 600;
+        boolean verbose = false;
+        try {
+            for (int i = 2; i < args.length; i++) {
+                String a = args[i];
+                switch (a) {
+                    case "-o", "--output" -> output = args[++i];
+                    case "--negative" -> req.setNegativePrompt(args[++i]);
+                    case "--steps" -> req.setSteps(Integer.parseInt(args[++i]));
+                    case "--guidance" -> req.setGuidanceScale(Float.parseFloat(args[++i]));
+                    case "--scheduler" -> req.setScheduler(args[++i]);
+                    case "--seed" -> req.setSeed(Long.parseUnsignedLong(args[++i]));
+                    case "--width" -> req.setWidth(Integer.parseInt(args[++i]));
+                    case "--height" -> req.setHeight(Integer.parseInt(args[++i]));
+                    case "--num-images" -> req.setNumImages(Integer.parseInt(args[++i]));
+                    case "--target" -> target = args[++i];
+                    case "--model-dir" -> modelDir = args[++i];
+                    case "--timeout" -> timeout = Long.parseLong(args[++i]);
+                    case "--verbose" -> verbose = true;
+                    default -> throw new IllegalArgumentException("unknown option " + a);
+                }
+            }
+        } catch (ArrayIndexOutOfBoundsException | IllegalArgumentException e) {
+            err.println("sd: " + (e instanceof ArrayIndexOutOfBoundsException ? "an option lacks its value"
+                    : e.getMessage()));
+            err.print(usage());
+            return 2;
+        }
+        if (!verbose) {
+            Logger.getLogger("").setLevel(Level.WARNING);
+        }
+        List<AutoCloseable> resources = new ArrayList<>();
+        try {
+            ManagedChannel channel;
+            if (target != null) {
+                channel = NettyChannelBuilder.forTarget(target).usePlaintext().maxInboundMessageSize(MAX_MESSAGE)
+                        .build();
+            } else {
+                err.println("sd: starting the embedded services on " + modelDir);
+                EmbeddedStages stages = EmbeddedStages.start(ModelDirectory.open(Path.of(modelDir)),
+                        ExecutionOptions.CPU, MAX_MESSAGE, StageClients.Timeouts.DEFAULT);
+                resources.add(stages);
+                SecureRandom random = new SecureRandom();
+                String name = "orchestrator-" + UUID.randomUUID();
+                resources.add(ServiceHost.inProcess(name, MAX_MESSAGE, List.of(new DiffusionService(stages.clients(),
+                        new RequestValidator(Limits.DEFAULT, () -> random.nextLong() & 0xffffffffL), 4))));
+                channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(MAX_MESSAGE).build();
+            }
+            resources.add(channel::shutdownNow);
+            return generate(DiffusionGrpc.newBlockingStub(channel).withDeadlineAfter(timeout, TimeUnit.SECONDS),
+                    req.build(), output);
+        } catch (StatusRuntimeException e) {
+            err.println();
+            err.println("sd: " + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
+            return 1;
+        } catch (IOException | RuntimeException e) {
+            err.println();
+            err.println("sd: " + e.getMessage());
+            return 1;
+        } finally {
+            for (int i = resources.size() - 1; i >= 0; i--) {
+                try {
+                    resources.get(i).close();
+                } catch (Exception ignored) {
+                    // exiting anyway
+                }
+            }
+        }
+    }
+
+    private int generate(DiffusionGrpc.DiffusionBlockingStub stub, GenerateRequest request, String output)
+            throws IOException {
+        Iterator<GenerateEvent> events = stub.generate(request);
+        int images = 1;
+        List<Path> written = new ArrayList<>();
+        while (events.hasNext()) {
+            GenerateEvent e = events.next();
+            switch (e.getEventCase()) {
+                case ACCEPTED -> {
+                    GenerateRequest r = e.getAccepted().getResolved();
+                    images = r.getNumImages();
+                    err.printf(Locale.ROOT, "sd: job %s: %dx%d, %d steps of %s, guidance %.1f, seed %s%n",
+                            e.getAccepted().getJobId(), r.getWidth(), r.getHeight(), r.getSteps(), r.getScheduler(),
+                            r.getGuidanceScale(), Long.toUnsignedString(r.getSeed()));
+                }
+                case PROGRESS -> bar(e.getProgress());
+                case IMAGE -> {
+                    Path p = Path.of(images == 1 ? output : numbered(output, e.getImage().getIndex()));
+                    Files.write(p, e.getImage().getPng().toByteArray());
+                    written.add(p);
+                }
+                case COMPLETED -> {
+                    err.println();
+                    err.printf(Locale.ROOT, "sd: done in %d ms %s; wrote %s%n", e.getCompleted().getTotalMs(),
+                            e.getCompleted().getStageMsMap(), written);
+                }
+                default -> {
+                }
+            }
+        }
+        return 0;
+    }
+
+    private void bar(Progress p) {
+        String stage = switch (p.getStage()) {
+            case STAGE_TEXT_ENCODING -> "encoding prompt";
+            case STAGE_DENOISING -> "denoising";
+            case STAGE_DECODING -> "decoding";
+            default -> "waiting";
+        };
+        int width = 30;
+        int filled = p.getTotalSteps() == 0 ? 0 : width * p.getStep() / p.getTotalSteps();
+        err.printf(Locale.ROOT, "\r[%s%s] %-15s %3d/%-3d %6.1fs", "#".repeat(filled), ".".repeat(width - filled),
+                stage, p.getStep(), p.getTotalSteps(), p.getElapsedMs() / 1000.0);
+    }
+
+    private static String numbered(String output, int index) {
+        int dot = output.lastIndexOf('.');
+        return dot < 0 ? output + "-" + index : output.substring(0, dot) + "-" + index + output.substring(dot);
+    }
+}

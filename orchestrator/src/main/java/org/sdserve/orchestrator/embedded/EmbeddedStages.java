@@ -1,0 +1,77 @@
+package org.sdserve.orchestrator.embedded;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import org.sdserve.common.grpc.ServiceHost;
+import org.sdserve.common.grpc.StageChannels;
+import org.sdserve.common.model.ModelDirectory;
+import org.sdserve.common.onnx.ExecutionOptions;
+import org.sdserve.denoise.core.Denoiser;
+import org.sdserve.denoise.grpc.DenoiserService;
+import org.sdserve.orchestrator.grpc.StageClients;
+import org.sdserve.text.core.TextEncoder;
+import org.sdserve.text.grpc.TextEncoderService;
+import org.sdserve.vae.core.Vae;
+import org.sdserve.vae.grpc.VaeService;
+
+/**
+ * The three stages in this process, each served by its own gRPC adapter on an in-process server, and the
+ * orchestrator's clients to them: the same code path as the distributed deployment, without sockets.
+ */
+public final class EmbeddedStages implements AutoCloseable {
+    private final List<AutoCloseable> owned = new ArrayList<>();
+    private final StageClients clients;
+
+    private EmbeddedStages(ModelDirectory model, ExecutionOptions opts, int maxMessageBytes,
+                           StageClients.Timeouts timeouts) {
+        String id = UUID.randomUUID().toString();
+        try {
+            TextEncoder text = own(TextEncoder.load(model, opts));
+            Denoiser denoiser = own(Denoiser.load(model, opts));
+            Vae vae = own(Vae.load(model, opts));
+            ServiceHost th = own(ServiceHost.inProcess("text-" + id, maxMessageBytes,
+                    List.of(new TextEncoderService(text))));
+            ServiceHost dh = own(ServiceHost.inProcess("denoiser-" + id, maxMessageBytes,
+                    List.of(new DenoiserService(denoiser))));
+            ServiceHost vh = own(ServiceHost.inProcess("vae-" + id, maxMessageBytes, List.of(new VaeService(vae))));
+            th.serving();
+            dh.serving();
+            vh.serving();
+            clients = own(new StageClients(StageChannels.inProcess("text-encoder", "text-" + id, maxMessageBytes),
+                    StageChannels.inProcess("denoiser", "denoiser-" + id, maxMessageBytes),
+                    StageChannels.inProcess("vae", "vae-" + id, maxMessageBytes), timeouts));
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    public static EmbeddedStages start(ModelDirectory model, ExecutionOptions opts, int maxMessageBytes,
+                                       StageClients.Timeouts timeouts) {
+        return new EmbeddedStages(model, opts, maxMessageBytes, timeouts);
+    }
+
+    private <T extends AutoCloseable> T own(T resource) {
+        owned.add(resource);
+        return resource;
+    }
+
+    public StageClients clients() {
+        return clients;
+    }
+
+    /** Closes in reverse order: clients, servers, then the models. */
+    @Override
+    public void close() {
+        for (int i = owned.size() - 1; i >= 0; i--) {
+            try {
+                owned.get(i).close();
+            } catch (Exception e) {
+                System.getLogger(EmbeddedStages.class.getName()).log(System.Logger.Level.WARNING,
+                        "closing " + owned.get(i) + " failed", e);
+            }
+        }
+        owned.clear();
+    }
+}

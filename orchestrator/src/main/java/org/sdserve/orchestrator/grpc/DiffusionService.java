@@ -1,0 +1,190 @@
+package org.sdserve.orchestrator.grpc;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.Iterator;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.Semaphore;
+import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.grpc.GrpcErrors;
+import org.sdserve.common.tensor.FloatTensor;
+import org.sdserve.common.tensor.TensorCodec;
+import org.sdserve.orchestrator.core.RequestValidator;
+import org.sdserve.proto.v1.Accepted;
+import org.sdserve.proto.v1.Completed;
+import org.sdserve.proto.v1.DecodeRequest;
+import org.sdserve.proto.v1.DecodeResponse;
+import org.sdserve.proto.v1.DenoiseEvent;
+import org.sdserve.proto.v1.DenoiseRequest;
+import org.sdserve.proto.v1.DescribeRequest;
+import org.sdserve.proto.v1.DiffusionGrpc;
+import org.sdserve.proto.v1.EncodeRequest;
+import org.sdserve.proto.v1.EncodeResponse;
+import org.sdserve.proto.v1.GenerateEvent;
+import org.sdserve.proto.v1.GenerateRequest;
+import org.sdserve.proto.v1.Image;
+import org.sdserve.proto.v1.ModelDescription;
+import org.sdserve.proto.v1.Preview;
+import org.sdserve.proto.v1.Progress;
+import org.sdserve.proto.v1.Stage;
+import org.sdserve.proto.v1.StepProgress;
+
+/**
+ * The public Diffusion service: validate, encode the prompts, denoise (relaying each step), decode, stream the
+ * images. Stage calls run in the caller's gRPC Context, so a cancelled or expired client call cancels the
+ * stage call in flight.
+ */
+public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
+    private static final System.Logger LOG = System.getLogger(DiffusionService.class.getName());
+    private final StageClients stages;
+    private final RequestValidator validator;
+    private final Semaphore slots;
+    private final int maxJobs;
+
+    public DiffusionService(StageClients stages, RequestValidator validator, int maxConcurrentJobs) {
+        this.stages = stages;
+        this.validator = validator;
+        this.slots = new Semaphore(maxConcurrentJobs);
+        this.maxJobs = maxConcurrentJobs;
+    }
+
+    @Override
+    public void generate(GenerateRequest request, StreamObserver<GenerateEvent> observer) {
+        ServerCallStreamObserver<GenerateEvent> out = (ServerCallStreamObserver<GenerateEvent>) observer;
+        if (!slots.tryAcquire()) {
+            out.onError(Status.RESOURCE_EXHAUSTED.withDescription("busy: " + maxJobs
+                    + " jobs are running on this orchestrator; retry later").asRuntimeException());
+            return;
+        }
+        try {
+            new Job(request, out).run();
+            out.onCompleted();
+        } catch (Throwable t) {
+            if (!out.isCancelled()) {
+                out.onError(GrpcErrors.toException(t));
+            } else {
+                LOG.log(System.Logger.Level.INFO, "job cancelled by the client: {0}", t.getMessage());
+            }
+        } finally {
+            slots.release();
+        }
+    }
+
+    /** One generation, in the order of diffusers' StableDiffusionPipeline.__call__. */
+    private final class Job {
+        private final GenerateRequest request;
+        private final ServerCallStreamObserver<GenerateEvent> out;
+        private final long t0 = System.nanoTime();
+        private final Completed.Builder timings = Completed.newBuilder();
+
+        Job(GenerateRequest request, ServerCallStreamObserver<GenerateEvent> out) {
+            this.request = request;
+            this.out = out;
+        }
+
+        void run() {
+            // 1. validate against the served model, resolve defaults and seeds
+            ModelDescription model = stages.describe().describe(DescribeRequest.getDefaultInstance());
+            GenerateRequest job = validator.resolve(request, model);
+            long[] seeds = RequestValidator.seeds(job);
+            Accepted.Builder accepted = Accepted.newBuilder().setJobId(UUID.randomUUID().toString()).setResolved(job);
+            for (long s : seeds) {
+                accepted.addSeeds(s);
+            }
+            send(GenerateEvent.newBuilder().setAccepted(accepted).build());
+
+            // 2. encode prompt and negative prompt in one batch
+            long t = System.nanoTime();
+            boolean guided = job.getGuidanceScale() > 1f;
+            progress(Stage.STAGE_TEXT_ENCODING, 0, 1, 0, 0);
+            EncodeRequest.Builder texts = EncodeRequest.newBuilder();
+            if (guided) {
+                texts.addTexts(job.getNegativePrompt());
+            }
+            EncodeResponse enc = stages.text().encode(texts.addTexts(job.getPrompt()).build());
+            checkTokenCounts(enc, guided);
+            FloatTensor hidden = TensorCodec.decode(enc.getLastHiddenState(), "last_hidden_state");
+            progress(Stage.STAGE_TEXT_ENCODING, 1, 1, 0, 0);
+            timings.putStageMs("text_encoding", ms(t));
+
+            // 3-4. prepare latents and denoise (in the denoiser), relaying each step
+            t = System.nanoTime();
+            DenoiseRequest.Builder dr = DenoiseRequest.newBuilder()
+                    .setPromptEmbeds(TensorCodec.encode(hidden.slice(guided ? 1 : 0, guided ? 2 : 1)))
+                    .setWidth(job.getWidth()).setHeight(job.getHeight()).setSteps(job.getSteps())
+                    .setGuidanceScale(job.getGuidanceScale()).setScheduler(job.getScheduler())
+                    .setPreviewInterval(job.getPreviewInterval()).setEta(job.getEta());
+            if (guided) {
+                dr.setNegativeEmbeds(TensorCodec.encode(hidden.slice(0, 1)));
+            }
+            for (long s : seeds) {
+                dr.addSeeds(s);
+            }
+            org.sdserve.proto.v1.Tensor latents = denoise(dr.build(), t);
+            timings.putStageMs("denoising", ms(t));
+
+            // 5. decode to PNG
+            t = System.nanoTime();
+            progress(Stage.STAGE_DECODING, 0, 1, 0, 0);
+            DecodeResponse images = stages.vae().decode(DecodeRequest.newBuilder().setLatents(latents).build());
+            progress(Stage.STAGE_DECODING, 1, 1, 0, 0);
+            timings.putStageMs("decoding", ms(t));
+            for (int i = 0; i < images.getPngCount(); i++) {
+                send(GenerateEvent.newBuilder().setImage(Image.newBuilder().setIndex(i).setSeed(seeds[i])
+                        .setWidth(images.getWidth()).setHeight(images.getHeight()).setPng(images.getPng(i))).build());
+            }
+            send(GenerateEvent.newBuilder().setCompleted(timings.setTotalMs(ms(t0))).build());
+        }
+
+        private org.sdserve.proto.v1.Tensor denoise(DenoiseRequest dr, long start) {
+            Iterator<DenoiseEvent> events = stages.denoiser().denoise(dr);
+            while (events.hasNext()) {
+                DenoiseEvent e = events.next();
+                if (e.hasLatents()) {
+                    return e.getLatents().getLatents();
+                }
+                StepProgress p = e.getProgress();
+                long perStep = ms(start) / Math.max(1, p.getStep());
+                progress(Stage.STAGE_DENOISING, p.getStep(), p.getTotalSteps(), p.getTimestep(),
+                        perStep * (p.getTotalSteps() - p.getStep()));
+                List<com.google.protobuf.ByteString> previews = p.getPreviewPngList();
+                for (int i = 0; i < previews.size(); i++) {
+                    send(GenerateEvent.newBuilder().setPreview(Preview.newBuilder().setStep(p.getStep()).setIndex(i)
+                            .setPng(previews.get(i))).build());
+                }
+            }
+            throw new StatusRuntimeException(Status.INTERNAL.withDescription(
+                    "the denoiser ended its stream without latents"));
+        }
+
+        private void checkTokenCounts(EncodeResponse enc, boolean guided) {
+            int limit = (int) enc.getLastHiddenState().getShape(1);
+            String[] fields = guided ? new String[] {"negative_prompt", "prompt"} : new String[] {"prompt"};
+            for (int i = 0; i < fields.length; i++) {
+                int count = enc.getTokenCounts(i);
+                InvalidRequestException.require(count <= limit, "%s is %d tokens long; at most %d fit (%d with "
+                        + "the start and end tokens): shorten it", fields[i], count - 2, limit - 2, limit);
+            }
+        }
+
+        private void progress(Stage stage, int step, int total, float timestep, long remainingMs) {
+            send(GenerateEvent.newBuilder().setProgress(Progress.newBuilder().setStage(stage).setStep(step)
+                    .setTotalSteps(total).setTimestep(timestep).setElapsedMs(ms(t0))
+                    .setEstimatedRemainingMs(remainingMs)).build());
+        }
+
+        private void send(GenerateEvent e) {
+            if (out.isCancelled()) {
+                throw Status.CANCELLED.withDescription("the client cancelled").asRuntimeException();
+            }
+            out.onNext(e);
+        }
+    }
+
+    private static long ms(long since) {
+        return (System.nanoTime() - since) / 1_000_000;
+    }
+}

@@ -1,0 +1,59 @@
+package org.sdserve.orchestrator.grpc;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.sdserve.common.grpc.StageChannels;
+import org.sdserve.proto.v1.DenoiserGrpc;
+import org.sdserve.proto.v1.TextEncoderGrpc;
+import org.sdserve.proto.v1.VaeGrpc;
+
+/**
+ * Stubs to the three stages, each call on the next replica and with its own deadline; the caller's
+ * deadline and cancellation also apply, through the gRPC Context the call is made in.
+ */
+public final class StageClients implements AutoCloseable {
+    private final StageChannels text;
+    private final StageChannels denoiser;
+    private final StageChannels vae;
+    private final Timeouts timeouts;
+
+    /** Per-stage call limits; the effective deadline is the earlier of these and the caller's. */
+    public record Timeouts(Duration describe, Duration encode, Duration denoise, Duration decode) {
+        public static final Timeouts DEFAULT = new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(60),
+                Duration.ofMinutes(30), Duration.ofMinutes(2));
+    }
+
+    public StageClients(StageChannels text, StageChannels denoiser, StageChannels vae, Timeouts timeouts) {
+        this.text = text;
+        this.denoiser = denoiser;
+        this.vae = vae;
+        this.timeouts = timeouts;
+    }
+
+    public TextEncoderGrpc.TextEncoderBlockingStub text() {
+        return TextEncoderGrpc.newBlockingStub(text.next())
+                .withDeadlineAfter(timeouts.encode().toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    public DenoiserGrpc.DenoiserBlockingStub denoiser() {
+        return DenoiserGrpc.newBlockingStub(denoiser.next())
+                .withDeadlineAfter(timeouts.denoise().toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    public DenoiserGrpc.DenoiserBlockingStub describe() {
+        return DenoiserGrpc.newBlockingStub(denoiser.next())
+                .withDeadlineAfter(timeouts.describe().toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    public VaeGrpc.VaeBlockingStub vae() {
+        return VaeGrpc.newBlockingStub(vae.next())
+                .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void close() {
+        text.close();
+        denoiser.close();
+        vae.close();
+    }
+}

@@ -1,0 +1,30 @@
+package org.sdserve.text.app;
+
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.util.List;
+import org.sdserve.common.grpc.RunningStage;
+import org.sdserve.text.core.TextEncoder;
+import org.sdserve.text.grpc.TextEncoderService;
+
+/** The text-encoder-svc process: loads the tokenizer and text encoder, then serves them over gRPC. */
+@ApplicationScoped
+public class TextEncoderServer {
+    @Inject
+    TextEncoderConfig config;
+    private RunningStage stage;
+
+    void start(@Observes StartupEvent event) {
+        stage = RunningStage.start("text-encoder", config, dir -> TextEncoder.load(dir, config.execution()),
+                encoder -> List.of(new TextEncoderService(encoder)));
+    }
+
+    void stop(@Observes ShutdownEvent event) {
+        if (stage != null) {
+            stage.close();
+        }
+    }
+}

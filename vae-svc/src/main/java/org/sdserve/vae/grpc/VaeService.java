@@ -1,0 +1,60 @@
+package org.sdserve.vae.grpc;
+
+import com.google.protobuf.ByteString;
+import io.grpc.stub.StreamObserver;
+import java.util.ArrayList;
+import java.util.List;
+import org.sdserve.common.grpc.Calls;
+import org.sdserve.common.image.RgbImage;
+import org.sdserve.common.noise.NoiseSource;
+import org.sdserve.common.tensor.FloatTensor;
+import org.sdserve.common.tensor.TensorCodec;
+import org.sdserve.proto.v1.DecodeRequest;
+import org.sdserve.proto.v1.DecodeResponse;
+import org.sdserve.proto.v1.VaeEncodeRequest;
+import org.sdserve.proto.v1.VaeEncodeResponse;
+import org.sdserve.proto.v1.VaeGrpc;
+import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.vae.core.Vae;
+
+/** gRPC adapter of {@link Vae}: latents -> PNGs and PNGs -> latents. */
+public final class VaeService extends VaeGrpc.VaeImplBase {
+    private final Vae vae;
+
+    public VaeService(Vae vae) {
+        this.vae = vae;
+    }
+
+    @Override
+    public void decode(DecodeRequest request, StreamObserver<DecodeResponse> out) {
+        Calls.unary(out, () -> {
+            InvalidRequestException.require(request.hasLatents(), "latents are required");
+            List<RgbImage> images = vae.decode(TensorCodec.decode(request.getLatents(), "latents"));
+            DecodeResponse.Builder b = DecodeResponse.newBuilder()
+                    .setWidth(images.get(0).width()).setHeight(images.get(0).height());
+            images.forEach(img -> b.addPng(ByteString.copyFrom(img.toPng())));
+            return b.build();
+        });
+    }
+
+    @Override
+    public void encode(VaeEncodeRequest request, StreamObserver<VaeEncodeResponse> out) {
+        Calls.unary(out, () -> {
+            List<RgbImage> images = new ArrayList<>();
+            for (int i = 0; i < request.getPngCount(); i++) {
+                images.add(RgbImage.fromPng(request.getPng(i).toByteArray(), "png[" + i + "]"));
+            }
+            FloatTensor noise = null;
+            if (request.hasSeed() && !images.isEmpty()) {
+                long[] seeds = new long[images.size()];
+                for (int i = 0; i < seeds.length; i++) {
+                    seeds[i] = request.getSeed() + i;
+                }
+                RgbImage first = images.get(0);
+                noise = new NoiseSource(seeds).randn(new long[] {seeds.length, vae.latentChannels(),
+                    first.height() / vae.factor(), first.width() / vae.factor()});
+            }
+            return VaeEncodeResponse.newBuilder().setLatents(TensorCodec.encode(vae.encode(images, noise))).build();
+        });
+    }
+}
