@@ -81,8 +81,8 @@ def export_all(m, out):
     enc, dec = VaeEncoderGraph(m["vae"], m["shift"]), VaeDecoderGraph(m["vae"], m["shift"])
     with torch.no_grad():
         hidden, pooled = te(ids)
-        sample, t = pattern([2, 4, 8, 8], 0.1), torch.tensor(500.0)
-        noise = unet(sample, t, hidden)
+        sample, t, context = pattern([2, 4, 8, 8], 0.1), torch.tensor(500.0), pattern([2, 77, 128], 0.03)
+        noise = unet(sample, t, context)
         latent = pattern([1, 4, 8, 8], 0.05)
         image = dec(latent)
         pixels = pattern([1, 3, 64, 64], 0.01)
@@ -92,7 +92,7 @@ def export_all(m, out):
                       input_names=["input_ids"], output_names=["last_hidden_state", "pooler_output"],
                       dynamic_axes={"input_ids": {0: "batch"}, "last_hidden_state": {0: "batch"},
                                     "pooler_output": {0: "batch"}})
-    torch.onnx.export(unet, (sample, t, hidden), f"{tmp}/unet/model.onnx", opset_version=OPSET,
+    torch.onnx.export(unet, (sample, t, context), f"{tmp}/unet/model.onnx", opset_version=OPSET,
                       input_names=["sample", "timestep", "encoder_hidden_states"], output_names=["out_sample"],
                       dynamic_axes={"sample": hw, "encoder_hidden_states": {0: "batch"}, "out_sample": hw})
     torch.onnx.export(enc, (pixels,), f"{tmp}/vae_encoder/model.onnx", opset_version=OPSET,
@@ -111,7 +111,7 @@ def export_all(m, out):
         "text_encoder": {"prompts": ["", prompt], "input_ids": ids.tolist(),
                          "last_hidden_state": summary(hidden), "pooler_output": summary(pooled)},
         "unet": {"sample": "pattern([2,4,8,8], 0.1)", "timestep": 500.0,
-                 "encoder_hidden_states": "the text_encoder outputs above", "out_sample": summary(noise)},
+                 "encoder_hidden_states": "pattern([2,77,128], 0.03)", "out_sample": summary(noise)},
         "vae_decoder": {"latent_sample": "pattern([1,4,8,8], 0.05)", "sample": summary(image)},
         "vae_encoder": {"sample": "pattern([1,3,64,64], 0.01)", "latent_parameters": summary(params)},
     }

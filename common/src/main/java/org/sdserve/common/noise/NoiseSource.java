@@ -9,9 +9,23 @@ import org.sdserve.common.tensor.FloatTensor;
  */
 public final class NoiseSource {
     private final TorchGenerator[] generators;
+    private final boolean wholeBatch;
 
     public NoiseSource(long[] seeds) {
-        this.generators = Arrays.stream(seeds).mapToObj(TorchGenerator::new).toArray(TorchGenerator[]::new);
+        this(Arrays.stream(seeds).mapToObj(TorchGenerator::new).toArray(TorchGenerator[]::new), false);
+    }
+
+    private NoiseSource(TorchGenerator[] generators, boolean wholeBatch) {
+        this.generators = generators;
+        this.wholeBatch = wholeBatch;
+    }
+
+    /**
+     * One generator for whole tensors, as {@code torch.randn(shape, generator=g)} draws them: for reproducing
+     * reference runs that pass a single generator (diffusers' scheduler tests), not for serving.
+     */
+    public static NoiseSource wholeBatch(long seed) {
+        return new NoiseSource(new TorchGenerator[] {new TorchGenerator(seed)}, true);
     }
 
     public int batch() {
@@ -20,6 +34,11 @@ public final class NoiseSource {
 
     /** Standard normal noise of {@code shape} = [B, ...]: item i drawn as randn([1, ...]) from generator i. */
     public FloatTensor randn(long[] shape) {
+        if (wholeBatch) {
+            FloatTensor t = FloatTensor.zeros(shape);
+            generators[0].randn(t.data());
+            return t;
+        }
         if (shape[0] != generators.length) {
             throw new IllegalArgumentException("noise for " + shape[0] + " items from " + generators.length
                     + " seeds");

@@ -91,7 +91,7 @@ public final class Denoiser implements AutoCloseable {
         FloatTensor context = job.guided() ? FloatTensor.concat(perImage(job.negativeEmbeds(), batch), text) : text;
 
         // 4. the loop
-        for (int i = job.startStep(); i < scheduler.steps(); i++) {
+        for (int i = job.startStep(); i < job.lastStep(); i++) {
             if (listener.cancelled()) {
                 throw new JobCancelledException("cancelled before step " + (i + 1) + " of " + scheduler.steps());
             }
@@ -150,6 +150,9 @@ public final class Denoiser implements AutoCloseable {
                 job.eta());
         InvalidRequestException.require(job.startStep() >= 0 && job.startStep() < job.steps(),
                 "start_step must be in [0, steps), got %d with %d steps", job.startStep(), job.steps());
+        InvalidRequestException.require(job.endStep() == 0 || (job.endStep() > job.startStep()
+                        && job.endStep() <= job.steps()), "end_step must be 0 or in (start_step, steps], got %d",
+                job.endStep());
         InvalidRequestException.require(job.previewInterval() >= 0, "preview_interval must be >= 0");
         Schedulers.requireKnown(job.scheduler());
         checkEmbeds(job.promptEmbeds(), "prompt_embeds", job.seeds().length);

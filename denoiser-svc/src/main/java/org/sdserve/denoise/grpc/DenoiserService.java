@@ -79,6 +79,6 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         FloatTensor init = r.hasInitLatents() ? TensorCodec.decode(r.getInitLatents(), "init_latents") : null;
         long[] seeds = r.getSeedsList().stream().mapToLong(Long::longValue).toArray();
         return new DenoiseJob(prompt, negative, r.getWidth(), r.getHeight(), r.getSteps(), r.getGuidanceScale(),
-                r.getScheduler(), seeds, r.getPreviewInterval(), r.getEta(), init, r.getStartStep());
+                r.getScheduler(), seeds, r.getPreviewInterval(), r.getEta(), init, r.getStartStep(), r.getEndStep());
     }
 }

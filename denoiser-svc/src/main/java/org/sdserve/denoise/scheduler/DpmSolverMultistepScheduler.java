@@ -5,8 +5,8 @@ import org.sdserve.common.noise.NoiseSource;
 
 /**
  * DPM-Solver++(2M) (Lu et al., arXiv:2211.01095, Algorithm 2), following diffusers'
- * DPMSolverMultistepScheduler with algorithm_type "dpmsolver++", solver_order 2, solver_type "midpoint",
- * lower_order_final, final_sigmas_type "zero". With alpha_t = 1/sqrt(sigma^2+1), sigma_t = sigma alpha_t,
+ * DPMSolverMultistepScheduler with algorithm_type "dpmsolver++", solver_order 2, solver_type "midpoint";
+ * lower_order_final and final_sigmas_type from the config (defaults true and "zero"). With alpha_t = 1/sqrt(sigma^2+1), sigma_t = sigma alpha_t,
  * lambda = log(alpha_t / sigma_t), h = lambda_t - lambda_s:
  * first order x_t = (sigma_t/sigma_s) x - alpha_t (e^-h - 1) x0;
  * second order adds -0.5 alpha_t (e^-h - 1) (x0 - x0_prev) / r, r = h_prev / h.
@@ -54,7 +54,8 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
                 sigmas[i] = (float) Spacing.interp(train, ts[i]);
             }
         }
-        sigmas[steps] = 0; // final_sigmas_type "zero"
+        // final_sigmas_type: "zero", or "sigma_min" = the smallest training sigma
+        sigmas[steps] = config.finalSigmasType().equals("zero") ? 0 : train[0];
         this.timesteps = new int[steps];
         for (int i = 0; i < steps; i++) {
             timesteps[i] = (int) ts[i];
@@ -100,8 +101,9 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
         double sigT = sigmaT * alphaT;
         double h = lambda(sigmaT) - lambda(sigmaS);
         double expm = Math.exp(-h) - 1; // e^-h - 1
-        boolean last = index == timesteps.length - 1;
-        boolean secondOrder = lowerOrderNums >= 1 && !last && previousX0 != null;
+        boolean lowerOrderFinal = index == timesteps.length - 1
+                && ((config.lowerOrderFinal() && timesteps.length < 15) || config.finalSigmasType().equals("zero"));
+        boolean secondOrder = lowerOrderNums >= 1 && !lowerOrderFinal && previousX0 != null;
         double r = 0;
         if (secondOrder) {
             double hPrev = lambda(sigmaS) - lambda(sigmas[index - 1]);

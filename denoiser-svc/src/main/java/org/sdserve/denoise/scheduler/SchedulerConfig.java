@@ -14,11 +14,14 @@ import org.sdserve.common.error.ModelContractException;
  *
  * @param timestepSpacing "leading" (SD 1.x), "trailing" or "linspace"
  * @param predictionType "epsilon", "v_prediction" (SD 2.x 768) or "sample"
+ * @param finalSigmasType DPM-Solver's last sigma: "zero" (default) or "sigma_min"
+ * @param lowerOrderFinal DPM-Solver: first order at the last step when there are fewer than 15 steps
  */
 public record SchedulerConfig(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
                               double[] trainedBetas, boolean setAlphaToOne, int stepsOffset,
                               String timestepSpacing, String predictionType, boolean clipSample,
-                              double clipSampleRange, boolean useKarrasSigmas) {
+                              double clipSampleRange, boolean useKarrasSigmas, String finalSigmasType,
+                              boolean lowerOrderFinal) {
 
     /** Keys diffusers writes that either we honour or that do not change the sampling of these schedulers. */
     private static final Set<String> KNOWN = Set.of("_class_name", "_diffusers_version", "num_train_timesteps",
@@ -33,7 +36,7 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
     /** SD 1.5's config: what the demo model ships and what the scheduler tests start from. */
     public static SchedulerConfig sd15() {
         return new SchedulerConfig(1000, 0.00085, 0.012, "scaled_linear", null, false, 1, "leading", "epsilon",
-                false, 1.0, false);
+                false, 1.0, false, "zero", true);
     }
 
     public SchedulerConfig {
@@ -49,6 +52,10 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
             throw new ModelContractException("scheduler_config: prediction_type must be epsilon, v_prediction or "
                     + "sample, got \"" + predictionType + "\"");
         }
+        if (!List.of("zero", "sigma_min").contains(finalSigmasType)) {
+            throw new ModelContractException("scheduler_config: final_sigmas_type must be zero or sigma_min, got \""
+                    + finalSigmasType + "\"");
+        }
         if (numTrainTimesteps < 2) {
             throw new ModelContractException("scheduler_config: num_train_timesteps must be >= 2, got "
                     + numTrainTimesteps);
@@ -57,27 +64,44 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
 
     public SchedulerConfig withBetas(int n, double start, double end, String schedule) {
         return new SchedulerConfig(n, start, end, schedule, trainedBetas, setAlphaToOne, stepsOffset,
-                timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas);
+                timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
+                lowerOrderFinal);
     }
 
     public SchedulerConfig withSpacing(String spacing, int offset) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
-                offset, spacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas);
+                offset, spacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
+                lowerOrderFinal);
     }
 
     public SchedulerConfig withPrediction(String type) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
-                stepsOffset, timestepSpacing, type, clipSample, clipSampleRange, useKarrasSigmas);
+                stepsOffset, timestepSpacing, type, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
+                lowerOrderFinal);
     }
 
     public SchedulerConfig withKarras(boolean karras) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
-                stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, karras);
+                stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, karras, finalSigmasType,
+                lowerOrderFinal);
+    }
+
+    public SchedulerConfig withDpmFinal(String sigmasType, boolean lowerOrder) {
+        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
+                stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, sigmasType,
+                lowerOrder);
+    }
+
+    public SchedulerConfig withClipSample(boolean clip) {
+        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
+                stepsOffset, timestepSpacing, predictionType, clip, clipSampleRange, useKarrasSigmas, finalSigmasType,
+                lowerOrderFinal);
     }
 
     public SchedulerConfig withAlphaToOne(boolean one) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, one,
-                stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas);
+                stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
+                lowerOrderFinal);
     }
 
     /**
@@ -100,6 +124,8 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         refuseIf(n.path("rescale_betas_zero_snr").asBoolean(false), "rescale_betas_zero_snr=true");
         refuseIf(n.path("use_exponential_sigmas").asBoolean(false), "use_exponential_sigmas=true");
         refuseIf(n.path("use_beta_sigmas").asBoolean(false), "use_beta_sigmas=true");
+        refuseIf(n.path("euler_at_final").asBoolean(false), "euler_at_final=true");
+        refuseIf(n.path("use_lu_lambdas").asBoolean(false), "use_lu_lambdas=true");
         double[] trained = null;
         if (n.hasNonNull("trained_betas")) {
             JsonNode tb = n.get("trained_betas");
@@ -114,7 +140,8 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
                 n.path("beta_schedule").asText("linear"), trained, n.path("set_alpha_to_one").asBoolean(true),
                 n.path("steps_offset").asInt(0), n.path("timestep_spacing").asText("leading"),
                 n.path("prediction_type").asText("epsilon"), n.path("clip_sample").asBoolean(false),
-                n.path("clip_sample_range").asDouble(1.0), n.path("use_karras_sigmas").asBoolean(false));
+                n.path("clip_sample_range").asDouble(1.0), n.path("use_karras_sigmas").asBoolean(false),
+                n.path("final_sigmas_type").asText("zero"), n.path("lower_order_final").asBoolean(true));
     }
 
     private static void refuseIf(boolean bad, String what) {

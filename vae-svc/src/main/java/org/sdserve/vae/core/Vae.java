@@ -92,23 +92,27 @@ public final class Vae implements AutoCloseable {
                         && latents.dim(3) > 0,
                 "latents must be [B in 1..%d, %d, h, w], got %s", MAX_BATCH, latentChannels,
                 java.util.Arrays.toString(latents.shape()));
-        float[] src = latents.data();
-        float[] scaled = new float[src.length];
-        for (int i = 0; i < src.length; i++) {
-            scaled[i] = src[i] / scalingFactor;
-        }
-        FloatTensor pixels;
-        try (OnnxTensor in = decoder.floatInput("latent_sample", new FloatTensor(latents.shape(), scaled));
-             OrtSession.Result r = decoder.run(Map.of("latent_sample", in))) {
-            pixels = decoder.floatOutput(r, "sample");
-        } catch (OrtException e) {
-            throw new IllegalStateException("vae_decoder: ONNX Runtime failed: " + e.getMessage(), e);
-        }
+        FloatTensor pixels = decodePixels(latents);
         List<RgbImage> images = new ArrayList<>(pixels.dim(0));
         for (int i = 0; i < pixels.dim(0); i++) {
             images.add(RgbImage.fromSignedUnit(pixels, i));
         }
         return images;
+    }
+
+    /** Latents [B,C,h,w] in UNet space -> the decoder's pixels [B,3,fh,fw] in about [-1,1]. */
+    public FloatTensor decodePixels(FloatTensor latents) {
+        float[] src = latents.data();
+        float[] scaled = new float[src.length];
+        for (int i = 0; i < src.length; i++) {
+            scaled[i] = src[i] / scalingFactor;
+        }
+        try (OnnxTensor in = decoder.floatInput("latent_sample", new FloatTensor(latents.shape(), scaled));
+             OrtSession.Result r = decoder.run(Map.of("latent_sample", in))) {
+            return decoder.floatOutput(r, "sample");
+        } catch (OrtException e) {
+            throw new IllegalStateException("vae_decoder: ONNX Runtime failed: " + e.getMessage(), e);
+        }
     }
 
     /**
@@ -131,31 +135,36 @@ public final class Vae implements AutoCloseable {
         for (int i = 0; i < images.size(); i++) {
             images.get(i).toSignedUnit(px, i);
         }
-        try (OnnxTensor in = encoder.floatInput("sample", new FloatTensor(new long[] {images.size(), 3, h, w}, px));
-             OrtSession.Result r = encoder.run(Map.of("sample", in))) {
-            if (!encoder.hasOutput("latent_parameters")) {
-                InvalidRequestException.require(noise == null, "this vae_encoder samples inside its graph "
-                        + "(output latent_sample): a seeded encode is not possible; omit the seed");
-                return times(encoder.floatOutput(r, "latent_sample"), scalingFactor);
-            }
-            FloatTensor params = encoder.floatOutput(r, "latent_parameters");
-            int b = params.dim(0);
-            int c = params.dim(1) / 2;
-            int plane = params.dim(2) * params.dim(3);
-            float[] p = params.data();
-            float[] out = new float[b * c * plane];
-            for (int i = 0; i < b; i++) {
-                for (int k = 0; k < c * plane; k++) {
-                    float mean = p[i * 2 * c * plane + k];
-                    float v = mean;
-                    if (noise != null) {
-                        float logvar = Math.max(-30f, Math.min(20f, p[i * 2 * c * plane + c * plane + k]));
-                        v = mean + (float) Math.exp(0.5 * logvar) * noise.data()[i * c * plane + k];
-                    }
-                    out[i * c * plane + k] = v * scalingFactor;
+        FloatTensor pixels = new FloatTensor(new long[] {images.size(), 3, h, w}, px);
+        if (!encoder.hasOutput("latent_parameters")) {
+            InvalidRequestException.require(noise == null, "this vae_encoder samples inside its graph "
+                    + "(output latent_sample): a seeded encode is not possible; omit the seed");
+            return times(runEncoder(pixels, "latent_sample"), scalingFactor);
+        }
+        FloatTensor params = runEncoder(pixels, "latent_parameters");
+        int b = params.dim(0);
+        int c = params.dim(1) / 2;
+        int plane = params.dim(2) * params.dim(3);
+        float[] p = params.data();
+        float[] out = new float[b * c * plane];
+        for (int i = 0; i < b; i++) {
+            for (int k = 0; k < c * plane; k++) {
+                float v = p[i * 2 * c * plane + k]; // mean
+                if (noise != null) {
+                    float logvar = Math.max(-30f, Math.min(20f, p[i * 2 * c * plane + c * plane + k]));
+                    v += (float) Math.exp(0.5 * logvar) * noise.data()[i * c * plane + k];
                 }
+                out[i * c * plane + k] = v * scalingFactor;
             }
-            return new FloatTensor(new long[] {b, c, params.dim(2), params.dim(3)}, out);
+        }
+        return new FloatTensor(new long[] {b, c, params.dim(2), params.dim(3)}, out);
+    }
+
+    /** Runs the encoder graph on pixels [B,3,H,W] in [-1,1] and returns output {@code name} as it is. */
+    public FloatTensor runEncoder(FloatTensor pixels, String name) {
+        try (OnnxTensor in = encoder.floatInput("sample", pixels);
+             OrtSession.Result r = encoder.run(Map.of("sample", in))) {
+            return encoder.floatOutput(r, name);
         } catch (OrtException e) {
             throw new IllegalStateException("vae_encoder: ONNX Runtime failed: " + e.getMessage(), e);
         }

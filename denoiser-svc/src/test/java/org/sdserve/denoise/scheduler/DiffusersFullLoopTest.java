@@ -1,0 +1,129 @@
+package org.sdserve.denoise.scheduler;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.Test;
+import org.sdserve.common.noise.NoiseSource;
+import org.sdserve.common.tensor.FloatTensor;
+
+/**
+ * diffusers' own scheduler "full loop" tests (tests/schedulers/test_scheduler_ddim.py, test_scheduler_euler.py,
+ * test_scheduler_euler_ancestral.py, test_scheduler_dpm_multi.py), reproduced on their fixtures:
+ * sample[b,c,h,w] = (c*256 + h*32 + w*4 + b) / 768 of shape (4,3,8,8) (dummy_sample_deter), model
+ * eps = sample * t / (t + 1) in float32 (dummy_model), 10 steps. The asserted sums and means, and their
+ * tolerances (1e-2 on the sum, 1e-3 on the mean), are the tests' own.
+ */
+class DiffusersFullLoopTest {
+    /** The test suites' configs: linear betas 0.0001..0.02 over 1000 steps (1100 for the Euler family). */
+    private static SchedulerConfig config(int trainSteps, String spacing) {
+        return new SchedulerConfig(trainSteps, 0.0001, 0.02, "linear", null, true, 0, spacing, "epsilon", false, 1.0,
+                false, "zero", true);
+    }
+
+    private static FloatTensor sample() {
+        float[] d = new float[4 * 3 * 8 * 8];
+        for (int b = 0; b < 4; b++) {
+            for (int c = 0; c < 3; c++) {
+                for (int h = 0; h < 8; h++) {
+                    for (int w = 0; w < 8; w++) {
+                        d[((b * 3 + c) * 8 + h) * 8 + w] = (float) (c * 256 + h * 32 + w * 4 + b) / 768f;
+                    }
+                }
+            }
+        }
+        return new FloatTensor(new long[] {4, 3, 8, 8}, d);
+    }
+
+    private static FloatTensor model(FloatTensor x, double timestep) {
+        float t = (float) timestep;
+        float[] d = x.data();
+        float[] out = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+            out[i] = d[i] * t / (t + 1);
+        }
+        return new FloatTensor(x.shape(), out);
+    }
+
+    /** DDIM and DPM loops: no input scaling, sample starts at the fixture. */
+    private static FloatTensor plainLoop(Scheduler s) {
+        FloatTensor x = sample();
+        NoiseSource noise = NoiseSource.wholeBatch(0);
+        for (int i = 0; i < s.steps(); i++) {
+            x = s.step(model(x, s.timestep(i)), i, x, noise).prevSample();
+        }
+        return x;
+    }
+
+    /** Euler-family loop as the tests write it: the scaled input overwrites the sample; torch.manual_seed(0). */
+    private static FloatTensor eulerLoop(Scheduler s) {
+        FloatTensor x = scale(sample(), s.initNoiseSigma());
+        NoiseSource noise = NoiseSource.wholeBatch(0);
+        for (int i = 0; i < s.steps(); i++) {
+            x = s.scaleModelInput(x, i);
+            x = s.step(model(x, s.timestep(i)), i, x, noise).prevSample();
+        }
+        return x;
+    }
+
+    private static FloatTensor scale(FloatTensor t, float k) {
+        float[] d = t.data();
+        for (int i = 0; i < d.length; i++) {
+            d[i] *= k;
+        }
+        return t;
+    }
+
+    private static void assertSumMean(FloatTensor x, double sum, double mean, String what) {
+        double s = 0;
+        for (float f : x.data()) {
+            s += Math.abs(f);
+        }
+        System.out.printf("%s: sum %.4f (diffusers %.4f), mean %.6f (diffusers %.6f)%n", what, s, sum,
+                s / x.data().length, mean);
+        if (!Double.isNaN(sum)) {
+            assertEquals(sum, s, 1e-2, what + " sum");
+        }
+        assertEquals(mean, s / x.data().length, 1e-3, what + " mean");
+    }
+
+    @Test
+    void ddim() {
+        SchedulerConfig c = config(1000, "leading").withClipSample(true);
+        assertSumMean(plainLoop(new DdimScheduler(c, 10, 0f)), 172.0067, 0.223967, "DDIM");
+        assertSumMean(plainLoop(new DdimScheduler(c.withPrediction("v_prediction"), 10, 0f)), 52.5302, 0.0684,
+                "DDIM v_prediction");
+        assertSumMean(plainLoop(new DdimScheduler(c.withBetas(1000, 0.01, 0.02, "linear").withAlphaToOne(true), 10,
+                0f)), 149.8295, 0.1951, "DDIM set_alpha_to_one, beta_start 0.01");
+        assertSumMean(plainLoop(new DdimScheduler(c.withBetas(1000, 0.01, 0.02, "linear").withAlphaToOne(false), 10,
+                0f)), 149.0784, 0.1941, "DDIM no set_alpha_to_one, beta_start 0.01");
+    }
+
+    @Test
+    void euler() {
+        SchedulerConfig c = config(1100, "linspace");
+        assertSumMean(eulerLoop(new EulerDiscreteScheduler(c, 10, false)), 10.0807, 0.0131, "Euler");
+        assertSumMean(eulerLoop(new EulerDiscreteScheduler(c.withPrediction("v_prediction"), 10, false)), 0.0002,
+                2.2676e-06, "Euler v_prediction");
+        assertSumMean(eulerLoop(new EulerDiscreteScheduler(c, 10, true)), 124.52299499511719, 0.16213932633399963,
+                "Euler Karras sigmas");
+    }
+
+    @Test
+    void eulerAncestral() {
+        SchedulerConfig c = config(1100, "linspace");
+        assertSumMean(eulerLoop(new EulerAncestralScheduler(c, 10)), 152.3192, 0.1983, "Euler ancestral");
+        assertSumMean(eulerLoop(new EulerAncestralScheduler(c.withPrediction("v_prediction"), 10)), 108.4439,
+                0.1412, "Euler ancestral v_prediction");
+    }
+
+    @Test
+    void dpmSolverMultistep() {
+        // test_scheduler_dpm_multi.py's config: linspace spacing, lower_order_final False, final sigma sigma_min
+        SchedulerConfig c = config(1000, "linspace").withDpmFinal("sigma_min", false);
+        assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c, 10, false)), Double.NaN, 0.3301, "DPM++ 2M");
+        assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c.withPrediction("v_prediction"), 10, false)),
+                Double.NaN, 0.2251, "DPM++ 2M v_prediction");
+        assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c.withPrediction("v_prediction"), 10, true)),
+                Double.NaN, 0.2096, "DPM++ 2M Karras v_prediction");
+    }
+}
