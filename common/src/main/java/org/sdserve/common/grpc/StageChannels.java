@@ -16,6 +16,7 @@ public final class StageChannels implements AutoCloseable {
     private final String stage;
     private final List<ManagedChannel> channels;
     private final AtomicInteger next = new AtomicInteger();
+    private final AtomicInteger nextLight = new AtomicInteger();
 
     private StageChannels(String stage, List<ManagedChannel> channels) {
         if (channels.isEmpty()) {
@@ -46,9 +47,14 @@ public final class StageChannels implements AutoCloseable {
         return channels.size();
     }
 
-    /** The channel for the next call. */
+    /** The channel for the next unit of work. */
     public Channel next() {
         return channels.get(Math.floorMod(next.getAndIncrement(), channels.size()));
+    }
+
+    /** The channel for the next light call (metadata), on its own rotation so that work stays evenly spread. */
+    public Channel nextLight() {
+        return channels.get(Math.floorMod(nextLight.getAndIncrement(), channels.size()));
     }
 
     @Override

@@ -27,6 +27,7 @@ public final class Denoiser implements AutoCloseable {
     private final SchedulerConfig schedulerConfig;
     private final ModelGeometry geometry;
     private final Optional<LatentPreview> preview;
+    private final java.util.concurrent.atomic.AtomicLong stepsRun = new java.util.concurrent.atomic.AtomicLong();
 
     public Denoiser(String modelName, UNet unet, SchedulerConfig schedulerConfig, ModelGeometry geometry,
                     Optional<LatentPreview> preview) {
@@ -66,6 +67,11 @@ public final class Denoiser implements AutoCloseable {
         return schedulerConfig;
     }
 
+    /** UNet steps run since start-up, over all jobs (a counter for monitoring and tests). */
+    public long stepsRun() {
+        return stepsRun.get();
+    }
+
     /** Runs the job to the end and returns the final latents [B, C, h, w] (UNet space). */
     public FloatTensor denoise(DenoiseJob job, StepListener listener) {
         // 1. check the job against the model
@@ -101,6 +107,7 @@ public final class Denoiser implements AutoCloseable {
                     ? Guidance.apply(unet.predict(FloatTensor.concat(input, input), t, context), job.guidanceScale())
                     : unet.predict(input, t, context);
             Scheduler.StepResult r = scheduler.step(eps, i, latents, noise);
+            stepsRun.incrementAndGet();
             latents = r.prevSample();
             listener.onStep(i + 1, scheduler.steps(), t, previews(job, i + 1, scheduler.steps(), r.predOriginal()));
         }

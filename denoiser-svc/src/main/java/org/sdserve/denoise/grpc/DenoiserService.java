@@ -24,6 +24,7 @@ import org.sdserve.proto.v1.StepProgress;
 
 /** gRPC adapter of {@link Denoiser}: a progress event per step, the latents last; cancellation between steps. */
 public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
+    private static final System.Logger LOG = System.getLogger(DenoiserService.class.getName());
     private final Denoiser denoiser;
 
     public DenoiserService(Denoiser denoiser) {
@@ -34,13 +35,16 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
     public void denoise(DenoiseRequest request, StreamObserver<DenoiseEvent> out) {
         ServerCallStreamObserver<DenoiseEvent> call = (ServerCallStreamObserver<DenoiseEvent>) out;
         long t0 = System.nanoTime();
+        int[] done = {0};
         try {
-            FloatTensor latents = denoiser.denoise(toJob(request), new StepListener() {
+            DenoiseJob job = toJob(request);
+            FloatTensor latents = denoiser.denoise(job, new StepListener() {
                 @Override
                 public void onStep(int step, int total, double timestep, List<byte[]> previews) {
                     StepProgress.Builder p = StepProgress.newBuilder().setStep(step).setTotalSteps(total)
                             .setTimestep((float) timestep).setElapsedMs((System.nanoTime() - t0) / 1_000_000);
                     previews.forEach(png -> p.addPreviewPng(ByteString.copyFrom(png)));
+                    done[0] = step;
                     call.onNext(DenoiseEvent.newBuilder().setProgress(p).build());
                 }
 
@@ -52,8 +56,13 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
             out.onNext(DenoiseEvent.newBuilder()
                     .setLatents(Latents.newBuilder().setLatents(TensorCodec.encode(latents))).build());
             out.onCompleted();
+            LOG.log(System.Logger.Level.INFO, "denoised {0} image(s), {1} steps of {2}, in {3} ms",
+                    job.seeds().length, job.lastStep() - job.startStep(), job.scheduler(),
+                    (System.nanoTime() - t0) / 1_000_000);
         } catch (Throwable t) {
-            if (!call.isCancelled()) {
+            if (call.isCancelled() || Context.current().isCancelled()) {
+                LOG.log(System.Logger.Level.INFO, "denoise cancelled by the caller after step {0}", done[0]);
+            } else {
                 out.onError(GrpcErrors.toException(t));
             }
         }

@@ -22,13 +22,14 @@ import org.sdserve.vae.grpc.VaeService;
 public final class EmbeddedStages implements AutoCloseable {
     private final List<AutoCloseable> owned = new ArrayList<>();
     private final StageClients clients;
+    private Denoiser denoiser;
 
     private EmbeddedStages(ModelDirectory model, ExecutionOptions opts, int maxMessageBytes,
                            StageClients.Timeouts timeouts) {
         String id = UUID.randomUUID().toString();
         try {
             TextEncoder text = own(TextEncoder.load(model, opts));
-            Denoiser denoiser = own(Denoiser.load(model, opts));
+            denoiser = own(Denoiser.load(model, opts));
             Vae vae = own(Vae.load(model, opts));
             ServiceHost th = own(ServiceHost.inProcess("text-" + id, maxMessageBytes,
                     List.of(new TextEncoderService(text))));
@@ -59,6 +60,11 @@ public final class EmbeddedStages implements AutoCloseable {
 
     public StageClients clients() {
         return clients;
+    }
+
+    /** The denoising core, for its counters. */
+    public Denoiser denoiser() {
+        return denoiser;
     }
 
     /** Closes in reverse order: clients, servers, then the models. */

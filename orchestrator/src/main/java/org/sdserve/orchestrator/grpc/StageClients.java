@@ -41,7 +41,7 @@ public final class StageClients implements AutoCloseable {
     }
 
     public DenoiserGrpc.DenoiserBlockingStub describe() {
-        return DenoiserGrpc.newBlockingStub(denoiser.next())
+        return DenoiserGrpc.newBlockingStub(denoiser.nextLight())
                 .withDeadlineAfter(timeouts.describe().toMillis(), TimeUnit.MILLISECONDS);
     }
 

@@ -1,0 +1,230 @@
+package org.sdserve.orchestrator;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.sdserve.common.grpc.ServiceHost;
+import org.sdserve.common.onnx.ExecutionOptions;
+import org.sdserve.common.testing.DemoModel;
+import org.sdserve.orchestrator.core.Limits;
+import org.sdserve.orchestrator.core.RequestValidator;
+import org.sdserve.orchestrator.embedded.EmbeddedStages;
+import org.sdserve.orchestrator.grpc.DiffusionService;
+import org.sdserve.orchestrator.grpc.StageClients;
+import org.sdserve.proto.v1.DiffusionGrpc;
+import org.sdserve.proto.v1.GenerateEvent;
+import org.sdserve.proto.v1.GenerateRequest;
+import org.sdserve.proto.v1.Stage;
+
+/**
+ * Distributed mode: each service its own process started from its packaged Quarkus application
+ * (target/quarkus-app/quarkus-run.jar), on loopback ports, two denoiser replicas behind the orchestrator.
+ * Compared with the embedded mode in this JVM: same request, same bytes.
+ */
+class DistributedGenerateIT {
+    private static final Path ROOT = Path.of(System.getProperty("sd.root", ".."));
+    private static final Path LOGS = Path.of("target", "it-logs");
+    private static final List<Process> PROCESSES = new ArrayList<>();
+    private static ManagedChannel orchestrator;
+    private static Path denoiserA;
+    private static Path denoiserB;
+
+    @BeforeAll
+    static void startProcesses() throws Exception {
+        Files.createDirectories(LOGS);
+        String model = DemoModel.path().toAbsolutePath().toString();
+        int text = freePort();
+        int dA = freePort();
+        int dB = freePort();
+        int vae = freePort();
+        int orch = freePort();
+        start("text-encoder-svc", Map.of("SD_TEXT_ENCODER_PORT", "" + text, "SD_TEXT_ENCODER_MODEL_DIR", model));
+        denoiserA = start("denoiser-svc", Map.of("SD_DENOISER_PORT", "" + dA, "SD_DENOISER_MODEL_DIR", model));
+        denoiserB = start("denoiser-svc", Map.of("SD_DENOISER_PORT", "" + dB, "SD_DENOISER_MODEL_DIR", model));
+        start("vae-svc", Map.of("SD_VAE_PORT", "" + vae, "SD_VAE_MODEL_DIR", model));
+        start("orchestrator", Map.of("SD_ORCHESTRATOR_PORT", "" + orch, "SD_ORCHESTRATOR_EMBEDDED", "false",
+                "SD_ORCHESTRATOR_TEXT_ENCODER", "localhost:" + text,
+                "SD_ORCHESTRATOR_DENOISER", "localhost:" + dA + ",localhost:" + dB,
+                "SD_ORCHESTRATOR_VAE", "localhost:" + vae));
+        for (int port : new int[] {text, dA, dB, vae, orch}) {
+            awaitServing(port);
+        }
+        orchestrator = NettyChannelBuilder.forAddress("localhost", orch).usePlaintext()
+                .maxInboundMessageSize(64 << 20).build();
+    }
+
+    @AfterAll
+    static void stopProcesses() throws Exception {
+        if (orchestrator != null) {
+            orchestrator.shutdownNow();
+        }
+        for (Process p : PROCESSES) {
+            p.destroy(); // SIGTERM: Quarkus shuts down, health goes NOT_SERVING, sessions close
+        }
+        for (Process p : PROCESSES) {
+            if (!p.waitFor(15, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+            }
+        }
+    }
+
+    private static Path start(String module, Map<String, String> env) throws IOException {
+        Path jar = ROOT.resolve(module).resolve("target/quarkus-app/quarkus-run.jar");
+        assertTrue(Files.isRegularFile(jar), "not packaged: " + jar);
+        Path log = LOGS.resolve(module + "-" + UUID.randomUUID().toString().substring(0, 8) + ".log");
+        ProcessBuilder pb = new ProcessBuilder("java", "-Xmx1g", "-jar", jar.toString())
+                .redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().putAll(env);
+        PROCESSES.add(pb.start());
+        return log;
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static void awaitServing(int port) throws InterruptedException {
+        ManagedChannel ch = NettyChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+            while (System.nanoTime() < deadline) {
+                try {
+                    HealthCheckResponse r = HealthGrpc.newBlockingStub(ch).withDeadlineAfter(2, TimeUnit.SECONDS)
+                            .check(HealthCheckRequest.getDefaultInstance());
+                    if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
+                        return;
+                    }
+                } catch (StatusRuntimeException e) {
+                    // not up yet
+                }
+                Thread.sleep(250);
+            }
+            throw new AssertionError("service on port " + port + " never reported SERVING; see " + LOGS);
+        } finally {
+            ch.shutdownNow();
+        }
+    }
+
+    @Test
+    void fourProcessesGiveTheSameBytesAsTheEmbeddedStack() {
+        GenerateRequest req = GenerateRequest.newBuilder().setPrompt("a red circle on a blue background").setSeed(7)
+                .build(); // defaults: 64x64, 25 DDIM steps, guidance 7.5
+        Events distributed = Events.generate(orchestrator, req);
+        byte[] embedded;
+        try (EmbeddedStages stages = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU, 64 << 20,
+                StageClients.Timeouts.DEFAULT)) {
+            String name = "it-" + UUID.randomUUID();
+            try (ServiceHost host = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(
+                    stages.clients(), new RequestValidator(Limits.DEFAULT, () -> 1L), 1)))) {
+                ManagedChannel ch = io.grpc.inprocess.InProcessChannelBuilder.forName(name).build();
+                Events.generate(ch, req); // warm-up
+                Events e = Events.generate(ch, req);
+                embedded = e.png(0);
+                System.out.println("embedded default generation: " + com.google.protobuf.TextFormat
+                        .shortDebugString(e.of(GenerateEvent.EventCase.COMPLETED).get(0).getCompleted()));
+                ch.shutdownNow();
+            }
+        }
+        Events again = Events.generate(orchestrator, req);
+        System.out.println("distributed default generation: " + com.google.protobuf.TextFormat
+                .shortDebugString(again.of(GenerateEvent.EventCase.COMPLETED).get(0).getCompleted()));
+        assertArrayEquals(embedded, distributed.png(0));
+        assertArrayEquals(distributed.png(0), again.png(0));
+    }
+
+    @Test
+    void callsAreSpreadOverTheDenoiserReplicas() throws Exception {
+        for (int i = 0; i < 4; i++) {
+            Events.generate(orchestrator, GenerateRequest.newBuilder().setPrompt("a white square on a red background")
+                    .setSeed(i).setSteps(4).build());
+        }
+        Thread.sleep(200);
+        assertTrue(Files.readString(denoiserA).contains("denoised 1 image(s), 4 steps"), "replica A got work");
+        assertTrue(Files.readString(denoiserB).contains("denoised 1 image(s), 4 steps"), "replica B got work");
+    }
+
+    @Test
+    void badRequestStatusCrossesProcesses() {
+        StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
+                () -> Events.generate(orchestrator, GenerateRequest.newBuilder().setPrompt("red ".repeat(90)).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("prompt is 90 tokens long"));
+    }
+
+    @Test
+    void cancellingTheClientStopsTheRemoteDenoiserWithinOneStep() throws Exception {
+        CompletableFuture<Status> closed = new CompletableFuture<>();
+        DiffusionGrpc.newStub(orchestrator).generate(GenerateRequest.newBuilder()
+                        .setPrompt("a green cross on a black background").setSeed(9).setSteps(200)
+                        .setWidth(384).setHeight(384).build(), // ~0.15 s a step here: the cancel outruns the loop
+                new ClientResponseObserver<GenerateRequest, GenerateEvent>() {
+                    private ClientCallStreamObserver<GenerateRequest> call;
+
+                    @Override
+                    public void beforeStart(ClientCallStreamObserver<GenerateRequest> s) {
+                        call = s;
+                    }
+
+                    @Override
+                    public void onNext(GenerateEvent e) {
+                        if (e.hasProgress() && e.getProgress().getStage() == Stage.STAGE_DENOISING
+                                && e.getProgress().getStep() == 3) {
+                            call.cancel("client gives up", null);
+                        }
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        closed.complete(Status.fromThrowable(t));
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        closed.complete(Status.OK);
+                    }
+                });
+        assertEquals(Status.Code.CANCELLED, closed.get(60, TimeUnit.SECONDS).getCode());
+        Pattern p = Pattern.compile("denoise cancelled by the caller after step (\\d+)");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        Integer step = null;
+        while (step == null && System.nanoTime() < deadline) {
+            for (Path log : List.of(denoiserA, denoiserB)) {
+                Matcher m = p.matcher(Files.readString(log));
+                if (m.find()) {
+                    step = Integer.parseInt(m.group(1));
+                }
+            }
+            Thread.sleep(100);
+        }
+        assertTrue(step != null, "no denoiser logged the cancellation");
+        assertTrue(step >= 3 && step <= 4, "the remote denoiser stopped after step " + step
+                + " for a cancel at step 3");
+    }
+}
