@@ -1,0 +1,62 @@
+package org.sdserve.denoise.scheduler;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.error.ModelContractException;
+
+class SchedulerConfigTest {
+    private static SchedulerConfig parse(String json) throws Exception {
+        return SchedulerConfig.parse(new ObjectMapper().readTree(json));
+    }
+
+    @Test
+    void readsSd15Config() throws Exception {
+        // SD 1.5's scheduler/scheduler_config.json (shared model-format notes)
+        SchedulerConfig c = parse("{\"_class_name\": \"PNDMScheduler\", \"num_train_timesteps\": 1000, "
+                + "\"beta_start\": 0.00085, \"beta_end\": 0.012, \"beta_schedule\": \"scaled_linear\", "
+                + "\"set_alpha_to_one\": false, \"skip_prk_steps\": true, \"steps_offset\": 1, \"clip_sample\": false, "
+                + "\"timestep_spacing\": \"leading\", \"trained_betas\": null}");
+        assertEquals(SchedulerConfig.sd15().numTrainTimesteps(), c.numTrainTimesteps());
+        assertEquals("scaled_linear", c.betaSchedule());
+        assertEquals(1, c.stepsOffset());
+        assertEquals("epsilon", c.predictionType());
+        // DDIM 25 steps, leading, offset 1: 961, 921, ..., 1
+        DdimScheduler d = new DdimScheduler(c, 25, 0f);
+        assertEquals(961, d.timestep(0));
+        assertEquals(1, d.timestep(24));
+    }
+
+    @Test
+    void refusesWhatItWouldOtherwiseIgnore() {
+        assertTrue(assertThrows(ModelContractException.class, () -> parse("{\"beta_schedule\": \"linear\", "
+                + "\"shift_factor\": 3}")).getMessage().contains("unknown option(s) [shift_factor]"));
+        assertTrue(assertThrows(ModelContractException.class, () -> parse("{\"thresholding\": true}")).getMessage()
+                .contains("thresholding=true"));
+        assertTrue(assertThrows(ModelContractException.class, () -> parse("{\"timestep_spacing\": \"karras\"}"))
+                .getMessage().contains("timestep_spacing must be leading, trailing or linspace"));
+        assertTrue(assertThrows(ModelContractException.class, () -> parse("{\"prediction_type\": \"flow\"}"))
+                .getMessage().contains("prediction_type must be"));
+    }
+
+    @Test
+    void scaledLinearAlphasCumprodMatchesDiffusers() {
+        // diffusers' scaled_linear: torch.cumprod(1 - torch.linspace(0.00085**0.5, 0.012**0.5, 1000)**2), float32,
+        // evaluated with Debian's torch 1.13: [0] 0.9991499781608582, [500] 0.2763324975967407,
+        // [999] 0.0046600960195064545
+        NoiseSchedule s = new NoiseSchedule(SchedulerConfig.sd15());
+        assertEquals(0.9991499781608582, s.alphaCumprod(0), 1e-7);
+        assertEquals(0.2763324975967407, s.alphaCumprod(500), 1e-7);
+        assertEquals(0.0046600960195064545, s.alphaCumprod(999), 1e-9);
+    }
+
+    @Test
+    void schedulerNamesAreCheckedWithTheValidOnesListed() {
+        assertTrue(assertThrows(InvalidRequestException.class, () -> Schedulers.create("pndm",
+                SchedulerConfig.sd15(), 10, 0f)).getMessage().contains("valid: ddim, euler, euler_karras, euler_a"));
+    }
+}
