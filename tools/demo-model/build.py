@@ -230,10 +230,12 @@ def main():
     log("2/5 latents"); encode_dataset(work, c)
     log("3/5 text encoder + unet"); train_unet(work, c)
     m = load_trained(work)
+    t_eval = time.time()
     log("4/5 export"); export.export_all(m, out)
     log("5/5 judge, grid, card")
     report = sampling.evaluate(m, c, out, docs=None if args.smoke else f"{root}/docs")
     report["vae_minutes"], report["unet_minutes"] = m["vae_minutes"], m["unet_minutes"]
+    report["evaluation_minutes"] = (time.time() - t_eval) / 60
     report["wall_minutes_this_run"] = (time.time() - t0) / 60
     with open(f"{out}/training_report.json", "w") as f:
         json.dump(report, f, indent=1)

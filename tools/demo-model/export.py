@@ -211,9 +211,10 @@ config is SD 1.5's. `latent_preview.json` holds a fitted 4x3 latent-to-RGB matri
 Autoencoder: {c["vae_steps"]} steps x {c["vae_batch"]} images, MSE + 0.5 L1 + 1e-5 KL, Adam 1e-3 cosine:
 {m["vae_minutes"]:.1f} min. Text encoder and UNet jointly: {c["unet_steps"]} steps x {c["batch"]} from
 {c["dataset"]} pre-encoded scenes, epsilon loss with Min-SNR-5 weighting, AdamW 5e-4 cosine, EMA 0.999:
-{m["unet_minutes"]:.1f} min. One torch thread on a 2-core machine (Debian's torch 1.13; its BLAS is generic, so
-linear layers train as 1x1 convolutions). Wall time of the build run that produced this export:
-{report["wall_minutes_this_run"]:.1f} min (stages resumed from checkpoints are not counted again).
+{m["unet_minutes"]:.1f} min. Export, judge, grid and card: {report["evaluation_minutes"]:.1f} min. In all
+{m["vae_minutes"] + m["unet_minutes"] + report["evaluation_minutes"]:.0f} min of wall time, one torch thread on a
+2-core machine that was building and testing the services at the same time (Debian's torch 1.13; its BLAS is
+generic, so linear layers train as 1x1 convolutions, which run on oneDNN).
 
 ## Measured prompt adherence
 Judge: `docs/prompt-adherence-judge.md` (the same rules run in Java in the test suite). {report["judge"]["prompts"]}

@@ -179,6 +179,17 @@ class DistributedGenerateIT {
     }
 
     @Test
+    void anOversizedMessageGetsResourceExhaustedAndTheServiceStaysUp() {
+        StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
+                () -> Events.generate(orchestrator, GenerateRequest.newBuilder().setPrompt("a red circle")
+                        .setInitImage(com.google.protobuf.ByteString.copyFrom(new byte[65 << 20])).build()));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode(), e.getStatus().toString());
+        assertTrue(e.getStatus().getDescription().contains("exceeds maximum size"), e.getStatus().getDescription());
+        assertEquals(1, Events.generate(orchestrator, GenerateRequest.newBuilder().setPrompt("a red circle")
+                .setSteps(2).build()).of(GenerateEvent.EventCase.IMAGE).size());
+    }
+
+    @Test
     void cancellingTheClientStopsTheRemoteDenoiserWithinOneStep() throws Exception {
         CompletableFuture<Status> closed = new CompletableFuture<>();
         DiffusionGrpc.newStub(orchestrator).generate(GenerateRequest.newBuilder()

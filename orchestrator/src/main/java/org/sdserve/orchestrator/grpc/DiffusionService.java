@@ -59,17 +59,20 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
                     + " jobs are running on this orchestrator; retry later").asRuntimeException());
             return;
         }
+        Throwable failure = null;
         try {
             new Job(request, out).run();
-            out.onCompleted();
         } catch (Throwable t) {
-            if (!out.isCancelled()) {
-                out.onError(GrpcErrors.toException(t));
-            } else {
-                LOG.log(System.Logger.Level.INFO, "job cancelled by the client: {0}", t.getMessage());
-            }
+            failure = t;
         } finally {
-            slots.release();
+            slots.release(); // before the client hears the end, so that its next call finds the slot free
+        }
+        if (failure == null) {
+            out.onCompleted();
+        } else if (!out.isCancelled()) {
+            out.onError(GrpcErrors.toException(failure));
+        } else {
+            LOG.log(System.Logger.Level.INFO, "job cancelled by the client: {0}", failure.getMessage());
         }
     }
 
