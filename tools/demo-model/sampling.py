@@ -22,27 +22,83 @@ def ddim_timesteps(steps, n=1000, offset=1):
     return (np.arange(0, steps) * ratio).round()[::-1].astype(np.int64) + offset
 
 
+def _sigmas(ac):
+    return ((1 - ac) / ac) ** 0.5
+
+
+def euler_schedule(steps, n=1000, offset=1):
+    """diffusers' EulerDiscrete / EulerAncestral set_timesteps, "leading" spacing with steps_offset (SD 1.5)."""
+    ratio = n // steps
+    ts = (np.arange(0, steps) * ratio).round()[::-1].astype(np.float32) + offset
+    train = _sigmas(Schedule().alphas_cumprod).numpy()
+    sig = np.interp(ts, np.arange(0, n), train).astype(np.float32)
+    return ts, np.concatenate([sig, [0.0]]).astype(np.float32)
+
+
+def dpm_schedule(steps, n=1000, offset=1):
+    """diffusers' DPMSolverMultistep set_timesteps, "leading" spacing, final_sigmas_type "zero"."""
+    ratio = n // (steps + 1)
+    ts = (np.arange(0, steps + 1) * ratio).round()[::-1][:-1].astype(np.int64) + offset
+    train = _sigmas(Schedule().alphas_cumprod).numpy()
+    sig = np.interp(ts, np.arange(0, n), train).astype(np.float32)
+    return ts, np.concatenate([sig, [0.0]]).astype(np.float32)
+
+
 @torch.no_grad()
-def generate(m, prompts, seeds, steps=25, guidance=7.5, negative=""):
-    """Returns uint8 [N,H,W,3]. One seed per image: noise = torch.randn([1,4,8,8], Generator().manual_seed(seed))."""
+def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="ddim"):
+    """Returns uint8 [N,H,W,3]. One generator per image, as the services: noise for image i comes from
+    torch.Generator().manual_seed(seeds[i]) alone (initial noise [1,4,8,8], then ancestral noise per step)."""
     tok = clip_bpe.Tokenizer(m["vocab"], m["merges"])
-    sched = Schedule()
-    ac = sched.alphas_cumprod
+    ac = Schedule().alphas_cumprod
     n = len(prompts)
     ids = torch.tensor([tok.encode(negative)] * n + [tok.encode(p) for p in prompts])
     ctx = m["te"](ids)[0]
-    x = torch.cat([torch.randn([1, 4, 8, 8], generator=torch.Generator().manual_seed(s)) for s in seeds])
-    ts = ddim_timesteps(steps)
-    ratio = 1000 // steps
-    for t in ts:
-        eps_u, eps_c = m["unet"](torch.cat([x, x]), torch.tensor(float(t)), ctx).chunk(2)
-        eps = eps_u + guidance * (eps_c - eps_u)
-        a_t = ac[t]
-        a_prev = ac[t - ratio] if t - ratio >= 0 else ac[0]  # set_alpha_to_one = False
-        x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
-        x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
-    img = decode(m, x)
-    return img
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    randn = lambda: torch.cat([torch.randn([1, 4, 8, 8], generator=g) for g in gens])
+    x = randn()
+
+    def eps_at(x_in, t):
+        eps_u, eps_c = m["unet"](torch.cat([x_in, x_in]), torch.tensor(float(t)), ctx).chunk(2)
+        return eps_u + guidance * (eps_c - eps_u)
+
+    if scheduler == "ddim":
+        ratio = 1000 // steps
+        for t in ddim_timesteps(steps):
+            eps = eps_at(x, t)
+            a_t = ac[t]
+            a_prev = ac[t - ratio] if t - ratio >= 0 else ac[0]  # set_alpha_to_one = False
+            x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+            x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+    elif scheduler == "euler_a":
+        ts, sig = euler_schedule(steps)
+        x = x * float((sig.max() ** 2 + 1) ** 0.5)  # init_noise_sigma for "leading"
+        for i, t in enumerate(ts):
+            s, s_next = float(sig[i]), float(sig[i + 1])
+            eps = eps_at(x / (s ** 2 + 1) ** 0.5, t)
+            x0 = x - s * eps
+            up = (s_next ** 2 * (s ** 2 - s_next ** 2) / s ** 2) ** 0.5
+            down = (s_next ** 2 - up ** 2) ** 0.5
+            x = x + (x - x0) / s * (down - s) + randn() * up
+    elif scheduler == "dpmpp_2m":
+        ts, sig = dpm_schedule(steps)
+        alpha = lambda s: 1 / (s ** 2 + 1) ** 0.5
+        lam = lambda s: np.log(alpha(s)) - np.log(s * alpha(s)) if s > 0 else np.inf
+        prev_x0 = None
+        for i, t in enumerate(ts):
+            s0, s1 = float(sig[i]), float(sig[i + 1])
+            eps = eps_at(x, t)
+            x0 = (x - s0 * alpha(s0) * eps) / alpha(s0)
+            h = lam(s1) - lam(s0)
+            em = np.exp(-h) - 1
+            ratio_ = (s1 * alpha(s1)) / (s0 * alpha(s0))
+            nxt = ratio_ * x - alpha(s1) * em * x0
+            if prev_x0 is not None and i < steps - 1:
+                r = (lam(s0) - lam(float(sig[i - 1]))) / h
+                nxt = nxt - 0.5 * alpha(s1) * em * (x0 - prev_x0) / r
+            prev_x0, x = x0, nxt
+    else:
+        raise ValueError(scheduler)
+    return decode(m, x)
 
 
 @torch.no_grad()

@@ -7,8 +7,8 @@ package org.sdserve.common.noise;
  * Tensors of >= 16 elements: all uniforms first, then Box-Muller on each block of 16 (element j with j+8),
  * the last block redrawn if the size is not a multiple of 16 (aten/src/ATen/native/cpu/DistributionTemplates.h,
  * normal_fill). Smaller tensors use the scalar double path with its cached second value.
- * The Box-Muller arithmetic follows torch's scalar ("default" capability) kernel: float log and sqrt,
- * double sin/cos. torch's AVX2 kernel uses float polynomial approximations and differs by up to ~2e-6.
+ * The Box-Muller arithmetic follows torch's scalar ("default" capability) kernel: float log, sqrt, sin, cos
+ * (glibc's logf/sinf/cosf, correctly rounded here by rounding the double results). torch's AVX2 kernel uses float polynomial approximations and differs by up to ~2e-6.
  */
 public final class TorchGenerator {
     private static final int N = 624;
@@ -102,10 +102,11 @@ public final class TorchGenerator {
         for (int j = 0; j < 8; j++) {
             float u1 = 1f - d[base + j];
             float u2 = d[base + j + 8];
+            // torch's normal_fill_16 (scalar kernel): radius and theta are float; cos/sin are the float overloads
             float radius = (float) Math.sqrt(-2f * (float) Math.log(u1));
-            double theta = 2.0 * Math.PI * u2;
-            d[base + j] = (float) (radius * Math.cos(theta));
-            d[base + j + 8] = (float) (radius * Math.sin(theta));
+            float theta = (float) (2.0 * Math.PI * u2);
+            d[base + j] = radius * (float) Math.cos(theta);
+            d[base + j + 8] = radius * (float) Math.sin(theta);
         }
     }
 }

@@ -51,8 +51,8 @@ class TorchGeneratorTest {
 
     @Test
     void reproducesTorchDefaultKernel() throws Exception {
-        // The scalar kernel: float logf/sqrt and double sin/cos; Java's Math may differ from glibc by an ulp.
-        double worst = compare("default", 1e-6);
+        // The scalar kernel; glibc's sinf/cosf are not always correctly rounded, so ~2% of values differ by 1 ulp.
+        double worst = compare("default", 2.4e-7);
         System.out.println("TorchGenerator vs torch default kernel: largest deviation " + worst);
     }
 

@@ -1,0 +1,76 @@
+package org.sdserve.orchestrator;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.grpc.ManagedChannel;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+import org.sdserve.common.grpc.ServiceHost;
+import org.sdserve.common.image.RgbImage;
+import org.sdserve.common.onnx.ExecutionOptions;
+import org.sdserve.common.testing.DemoModel;
+import org.sdserve.orchestrator.core.Limits;
+import org.sdserve.orchestrator.core.RequestValidator;
+import org.sdserve.orchestrator.embedded.EmbeddedStages;
+import org.sdserve.orchestrator.grpc.DiffusionService;
+import org.sdserve.orchestrator.grpc.StageClients;
+import org.sdserve.proto.v1.GenerateRequest;
+
+/**
+ * Whole-image parity with the PyTorch sampler of the same weights: the goldens in src/test/resources/parity
+ * (tools/demo-model/parity_goldens.py: same prompt, seeds, scheduler, steps, guidance) against the embedded
+ * services; every pixel within 2/255.
+ */
+class ParityTest {
+    private static final int TOLERANCE = 2;
+
+    @Test
+    void servicesReproduceThePyTorchSampler() throws Exception {
+        String override = System.getProperty("sd.parity.dir");
+        Path dir = override != null ? Path.of(override)
+                : Path.of(ParityTest.class.getResource("/parity/parity.json").toURI()).getParent();
+        JsonNode spec = new ObjectMapper().readTree(dir.resolve("parity.json").toFile());
+        try (EmbeddedStages stages = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU, 64 << 20,
+                StageClients.Timeouts.DEFAULT)) {
+            String name = "parity-" + UUID.randomUUID();
+            try (ServiceHost host = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(
+                    stages.clients(), new RequestValidator(Limits.DEFAULT, () -> 0L), 1)))) {
+                ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+                for (JsonNode c : spec.get("cases")) {
+                    Events ev = Events.generate(ch, GenerateRequest.newBuilder().setPrompt(spec.get("prompt").asText())
+                            .setNegativePrompt(spec.get("negative_prompt").asText())
+                            .setGuidanceScale((float) spec.get("guidance_scale").asDouble())
+                            .setScheduler(c.get("scheduler").asText()).setSteps(c.get("steps").asInt())
+                            .setSeed(c.get("seeds").get(0).asLong()).setNumImages(c.get("seeds").size()).build());
+                    for (int i = 0; i < c.get("files").size(); i++) {
+                        RgbImage golden = RgbImage.fromPng(Files.readAllBytes(dir.resolve(c.get("files").get(i)
+                                .asText())), "golden");
+                        RgbImage ours = ev.image(i);
+                        assertEquals(golden.width(), ours.width());
+                        int worst = 0;
+                        long total = 0;
+                        for (int k = 0; k < golden.rgb().length; k++) {
+                            int d = Math.abs((golden.rgb()[k] & 0xff) - (ours.rgb()[k] & 0xff));
+                            worst = Math.max(worst, d);
+                            total += d;
+                        }
+                        System.out.printf(Locale.ROOT, "parity %s seed %s: max |diff| %d/255, mean %.4f/255%n",
+                                c.get("scheduler").asText(), c.get("seeds").get(i), worst,
+                                (double) total / golden.rgb().length);
+                        assertTrue(worst <= TOLERANCE, c.get("scheduler").asText() + " seed " + c.get("seeds").get(i)
+                                + ": a pixel differs by " + worst + "/255");
+                    }
+                }
+                ch.shutdownNow();
+            }
+        }
+    }
+}
