@@ -188,6 +188,57 @@ class EmbeddedGenerateTest {
     }
 
     @Test
+    void aFullOrchestratorAnswersResourceExhaustedAndStaysUsable() throws Exception {
+        String name = "one-slot-" + UUID.randomUUID();
+        try (ServiceHost oneSlot = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(
+                stages.clients(), new RequestValidator(Limits.DEFAULT, () -> 1L), 1)))) {
+            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+            io.grpc.Context.CancellableContext longJob = io.grpc.Context.current().withCancellation();
+            CompletableFuture<Status> first = new CompletableFuture<>();
+            CompletableFuture<Void> started = new CompletableFuture<>();
+            longJob.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200).setWidth(384)
+                    .setHeight(384).build(), new io.grpc.stub.StreamObserver<>() {
+                        @Override
+                        public void onNext(GenerateEvent e) {
+                            started.complete(null);
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            first.complete(Status.fromThrowable(t));
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            first.complete(Status.OK);
+                        }
+                    }));
+            started.get(30, TimeUnit.SECONDS);
+            StatusRuntimeException busy = assertThrows(StatusRuntimeException.class,
+                    () -> Events.generate(ch, request("a blue square", 2).build()));
+            assertEquals(Status.Code.RESOURCE_EXHAUSTED, busy.getStatus().getCode());
+            assertTrue(busy.getStatus().getDescription().startsWith("busy: 1 jobs are running"));
+            longJob.cancel(null);
+            assertEquals(Status.Code.CANCELLED, first.get(30, TimeUnit.SECONDS).getCode());
+            // the server frees the slot when its job notices the cancel (before its next step)
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            Events after = null;
+            while (after == null) {
+                try {
+                    after = Events.generate(ch, request("a blue square", 2).setSteps(2).build());
+                } catch (StatusRuntimeException e) {
+                    if (e.getStatus().getCode() != Status.Code.RESOURCE_EXHAUSTED || System.nanoTime() > deadline) {
+                        throw e;
+                    }
+                    Thread.sleep(20);
+                }
+            }
+            assertEquals(1, after.of(EventCase.IMAGE).size());
+            ch.shutdownNow();
+        }
+    }
+
+    @Test
     void badRequestsGetInvalidArgumentWithAMessageThatSaysWhatWasExpected() {
         assertRefused(r -> r.setSteps(500), "steps must be in [1, 200], got 500");
         assertRefused(r -> r.setWidth(72), "width must be a multiple of 16 in [16, 2048], got 72");

@@ -78,9 +78,10 @@ public final class ServiceHost implements AutoCloseable {
         return server.getPort();
     }
 
+    /** "host:port" for TCP (with the bound port when 0 was asked for), "in-process:name" otherwise. */
     public String where() {
-        return server.getPort() > 0 && where.contains(":") && !where.startsWith("in-process")
-                ? where.substring(0, where.lastIndexOf(':') + 1) + server.getPort() : where;
+        return where.startsWith("in-process:") ? where : where.substring(0, where.lastIndexOf(':') + 1)
+                + server.getPort();
     }
 
     @Override

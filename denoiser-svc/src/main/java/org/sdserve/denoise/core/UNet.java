@@ -5,9 +5,9 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import java.nio.IntBuffer;
 import java.nio.LongBuffer;
+import java.util.Arrays;
 import java.util.Map;
 import org.sdserve.common.error.ModelContractException;
 import org.sdserve.common.model.ModelDirectory;
@@ -26,7 +26,7 @@ public final class UNet implements AutoCloseable {
     private final TensorInfo timestep;
     private final int latentChannels;
     private final int contextWidth;
-    private final String output;
+    private static final String OUTPUT = "out_sample";
 
     private UNet(OnnxModel model) {
         this.model = model;
@@ -40,19 +40,14 @@ public final class UNet implements AutoCloseable {
         TensorInfo ts = model.input("timestep");
         if (ts.getShape().length > 1) {
             throw new ModelContractException("unet: input \"timestep\" must be a scalar or [B], the graph declares "
-                    + java.util.Arrays.toString(ts.getShape()));
+                    + Arrays.toString(ts.getShape()));
         }
         model.requireInput("timestep", ts.getShape().length, OnnxJavaType.FLOAT, OnnxJavaType.FLOAT16,
                 OnnxJavaType.INT64, OnnxJavaType.INT32);
         this.timestep = ts;
         TensorInfo ctx = model.requireInput("encoder_hidden_states", 3, OnnxJavaType.FLOAT, OnnxJavaType.FLOAT16);
         this.contextWidth = (int) OnnxModel.staticDim(ctx, 2);
-        this.output = model.hasOutput("out_sample") ? "out_sample" : first(model);
-        model.requireOutput(output, 4, OnnxJavaType.FLOAT, OnnxJavaType.FLOAT16);
-    }
-
-    private static String first(OnnxModel m) {
-        throw new ModelContractException("unet: the graph has no output \"out_sample\"; " + m.describe());
+        model.requireOutput(OUTPUT, 4, OnnxJavaType.FLOAT, OnnxJavaType.FLOAT16);
     }
 
     public static UNet load(ModelDirectory dir, ExecutionOptions opts) {
@@ -81,7 +76,7 @@ public final class UNet implements AutoCloseable {
              OnnxTensor ts = timestepTensor(t, batch);
              OnnxTensor ctx = model.floatInput("encoder_hidden_states", context);
              OrtSession.Result r = model.run(Map.of("sample", x, "timestep", ts, "encoder_hidden_states", ctx))) {
-            return model.floatOutput(r, output);
+            return model.floatOutput(r, OUTPUT);
         } catch (OrtException e) {
             throw new IllegalStateException("unet: ONNX Runtime failed: " + e.getMessage(), e);
         }
@@ -89,27 +84,22 @@ public final class UNet implements AutoCloseable {
 
     /** The timestep in the declared type and rank: a scalar, or [B] (the value repeated). */
     private OnnxTensor timestepTensor(double t, int batch) throws OrtException {
-        boolean scalar = timestep.getShape().length == 0;
-        long[] shape = scalar ? new long[0] : new long[] {batch};
-        int n = scalar ? 1 : batch;
+        long[] shape = timestep.getShape().length == 0 ? new long[0] : new long[] {batch};
+        int n = shape.length == 0 ? 1 : batch;
         return switch (timestep.type) {
-            case INT64, INT32 -> {
-                ByteBuffer b = ByteBuffer.allocateDirect(n * 8).order(ByteOrder.nativeOrder());
-                LongBuffer lb = b.asLongBuffer();
-                for (int i = 0; i < n; i++) {
-                    lb.put(Math.round(t));
-                }
-                lb.rewind();
-                if (timestep.type == OnnxJavaType.INT64) {
-                    yield OnnxTensor.createTensor(model.env(), lb, shape);
-                }
-                int[] ints = new int[n];
-                java.util.Arrays.fill(ints, (int) Math.round(t));
-                yield OnnxTensor.createTensor(model.env(), java.nio.IntBuffer.wrap(ints), shape);
+            case INT64 -> {
+                long[] v = new long[n];
+                Arrays.fill(v, Math.round(t));
+                yield OnnxTensor.createTensor(model.env(), LongBuffer.wrap(v), shape);
             }
-            default -> {
+            case INT32 -> {
+                int[] v = new int[n];
+                Arrays.fill(v, (int) Math.round(t));
+                yield OnnxTensor.createTensor(model.env(), IntBuffer.wrap(v), shape);
+            }
+            default -> { // FLOAT or FLOAT16
                 float[] v = new float[n];
-                java.util.Arrays.fill(v, (float) t);
+                Arrays.fill(v, (float) t);
                 yield model.floatInput("timestep", new FloatTensor(shape, v));
             }
         };

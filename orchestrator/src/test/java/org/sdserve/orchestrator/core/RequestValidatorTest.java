@@ -1,0 +1,60 @@
+package org.sdserve.orchestrator.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.proto.v1.GenerateRequest;
+import org.sdserve.proto.v1.ModelDescription;
+
+class RequestValidatorTest {
+    /** What an SD 1.5 export's denoiser describes. */
+    private static final ModelDescription SD15 = ModelDescription.newBuilder().setModel("sd15").setDefaultWidth(512)
+            .setDefaultHeight(512).setSizeMultiple(64).setVaeFactor(8).setLatentChannels(4)
+            .addAllSchedulers(List.of("ddim", "euler", "euler_a", "dpmpp_2m")).setDefaultScheduler("ddim").build();
+    private final RequestValidator validator = new RequestValidator(Limits.DEFAULT, () -> 4242L);
+
+    @Test
+    void fillsTheDefaults() {
+        GenerateRequest r = validator.resolve(GenerateRequest.newBuilder().setPrompt("a fox").build(), SD15);
+        assertEquals(512, r.getWidth());
+        assertEquals(512, r.getHeight());
+        assertEquals(25, r.getSteps());
+        assertEquals(7.5f, r.getGuidanceScale());
+        assertEquals("ddim", r.getScheduler());
+        assertEquals(1, r.getNumImages());
+        assertEquals(4242L, r.getSeed());
+        assertEquals("sd15", r.getModel());
+    }
+
+    @Test
+    void keepsWhatWasAskedAndGivesOneSeedPerImage() {
+        GenerateRequest r = validator.resolve(GenerateRequest.newBuilder().setPrompt("a fox").setWidth(768)
+                .setHeight(512).setSteps(30).setGuidanceScale(0f).setScheduler("EULER_A").setSeed(-1L)
+                .setNumImages(3).build(), SD15);
+        assertEquals(768, r.getWidth());
+        assertEquals(0f, r.getGuidanceScale());
+        assertEquals("euler_a", r.getScheduler());
+        assertArrayEquals(new long[] {-1L, 0L, 1L}, RequestValidator.seeds(r)); // unsigned wrap-around
+    }
+
+    @Test
+    void refusesSizesOffTheModelsMultiple() {
+        InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> validator.resolve(
+                GenerateRequest.newBuilder().setPrompt("a fox").setWidth(520).build(), SD15));
+        assertEquals("width must be a multiple of 64 in [64, 2048], got 520", e.getMessage());
+    }
+
+    @Test
+    void refusesInfiniteGuidanceAndLongPrompts() {
+        assertThrows(InvalidRequestException.class, () -> validator.resolve(GenerateRequest.newBuilder()
+                .setPrompt("a fox").setGuidanceScale(Float.POSITIVE_INFINITY).build(), SD15));
+        assertThrows(InvalidRequestException.class, () -> validator.resolve(GenerateRequest.newBuilder()
+                .setPrompt("x".repeat(RequestValidator.MAX_PROMPT_CHARS + 1)).build(), SD15));
+        assertThrows(InvalidRequestException.class, () -> validator.resolve(GenerateRequest.newBuilder()
+                .setPrompt("a fox").setPreviewInterval(40).setSteps(20).build(), SD15));
+    }
+}
