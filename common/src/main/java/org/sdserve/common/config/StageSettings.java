@@ -1,6 +1,7 @@
 package org.sdserve.common.config;
 
 import io.smallrye.config.WithDefault;
+import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
 
 /**
@@ -35,6 +36,13 @@ public interface StageSettings {
     /** With device=cuda: fail at start-up rather than fall back to CPU. */
     @WithDefault("false")
     boolean requireGpu();
+
+    /**
+     * Which torch CPU kernel the seeded noise reproduces (denoiser, VAE encoder): "avx2" (what torch runs on x86
+     * machines with AVX2, most users) or "default" (torch's scalar kernel, e.g. on ARM).
+     */
+    @WithDefault("avx2")
+    TorchGenerator.Kernel noiseKernel();
 
     default ExecutionOptions execution() {
         return new ExecutionOptions(device(), deviceId(), threads(), requireGpu());

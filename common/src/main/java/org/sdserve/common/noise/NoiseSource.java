@@ -12,7 +12,12 @@ public final class NoiseSource {
     private final boolean wholeBatch;
 
     public NoiseSource(long[] seeds) {
-        this(Arrays.stream(seeds).mapToObj(TorchGenerator::new).toArray(TorchGenerator[]::new), false);
+        this(seeds, TorchGenerator.Kernel.AVX2);
+    }
+
+    /** One generator per seed, reproducing torch's {@code kernel}. */
+    public NoiseSource(long[] seeds, TorchGenerator.Kernel kernel) {
+        this(Arrays.stream(seeds).mapToObj(s -> new TorchGenerator(s, kernel)).toArray(TorchGenerator[]::new), false);
     }
 
     private NoiseSource(TorchGenerator[] generators, boolean wholeBatch) {
@@ -26,6 +31,10 @@ public final class NoiseSource {
      */
     public static NoiseSource wholeBatch(long seed) {
         return new NoiseSource(new TorchGenerator[] {new TorchGenerator(seed)}, true);
+    }
+
+    public static NoiseSource wholeBatch(long seed, TorchGenerator.Kernel kernel) {
+        return new NoiseSource(new TorchGenerator[] {new TorchGenerator(seed, kernel)}, true);
     }
 
     public int batch() {

@@ -11,13 +11,24 @@ package org.sdserve.common.noise;
  * (glibc's logf/sinf/cosf, correctly rounded here by rounding the double results). torch's AVX2 kernel uses float polynomial approximations and differs by up to ~2e-6.
  */
 public final class TorchGenerator {
+    /** Which of torch's CPU normal kernels to reproduce. */
+    public enum Kernel {
+        AVX2, DEFAULT
+    }
+
     private static final int N = 624;
     private final int[] mt = new int[N];
     private int index;
+    private final Kernel kernel;
     private double cachedNormal;
     private boolean hasCachedNormal;
 
     public TorchGenerator(long seed) {
+        this(seed, Kernel.AVX2);
+    }
+
+    public TorchGenerator(long seed, Kernel kernel) {
+        this.kernel = kernel;
         mt[0] = (int) seed;
         for (int i = 1; i < N; i++) {
             mt[i] = 1812433253 * (mt[i - 1] ^ (mt[i - 1] >>> 30)) + i;
@@ -99,6 +110,10 @@ public final class TorchGenerator {
     }
 
     private void fill16(float[] d, int base) {
+        if (kernel == Kernel.AVX2) {
+            Avx2Math.fill16(d, base);
+            return;
+        }
         for (int j = 0; j < 8; j++) {
             float u1 = 1f - d[base + j];
             float u2 = d[base + j + 8];

@@ -18,7 +18,8 @@ public class DenoiserServer {
     private RunningStage stage;
 
     void start(@Observes StartupEvent event) {
-        stage = RunningStage.start("denoiser", config, dir -> Denoiser.load(dir, config.execution()),
+        stage = RunningStage.start("denoiser", config,
+                dir -> Denoiser.load(dir, config.execution(), config.noiseKernel()),
                 denoiser -> List.of(new DenoiserService(denoiser)));
     }
 

@@ -10,6 +10,7 @@ import org.sdserve.common.model.ModelDirectory;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.tensor.FloatTensor;
 import org.sdserve.common.noise.NoiseSource;
+import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.denoise.scheduler.Scheduler;
 import org.sdserve.denoise.scheduler.SchedulerConfig;
 import org.sdserve.denoise.scheduler.Schedulers;
@@ -27,10 +28,12 @@ public final class Denoiser implements AutoCloseable {
     private final SchedulerConfig schedulerConfig;
     private final ModelGeometry geometry;
     private final Optional<LatentPreview> preview;
+    private final TorchGenerator.Kernel noiseKernel;
     private final java.util.concurrent.atomic.AtomicLong stepsRun = new java.util.concurrent.atomic.AtomicLong();
 
     public Denoiser(String modelName, UNet unet, SchedulerConfig schedulerConfig, ModelGeometry geometry,
-                    Optional<LatentPreview> preview) {
+                    Optional<LatentPreview> preview, TorchGenerator.Kernel noiseKernel) {
+        this.noiseKernel = noiseKernel;
         this.modelName = modelName;
         this.unet = unet;
         this.schedulerConfig = schedulerConfig;
@@ -39,12 +42,17 @@ public final class Denoiser implements AutoCloseable {
     }
 
     public static Denoiser load(ModelDirectory dir, ExecutionOptions opts) {
+        return load(dir, opts, TorchGenerator.Kernel.AVX2);
+    }
+
+    /** @param noiseKernel which torch CPU kernel the seeded noise reproduces */
+    public static Denoiser load(ModelDirectory dir, ExecutionOptions opts, TorchGenerator.Kernel noiseKernel) {
         SchedulerConfig config = SchedulerConfig.parse(dir.json("scheduler/scheduler_config.json"));
         ModelGeometry geometry = ModelGeometry.read(dir);
         UNet unet = UNet.load(dir, opts);
         try {
             return new Denoiser(dir.name(), unet, config, geometry,
-                    LatentPreview.forModel(dir, unet.latentChannels()));
+                    LatentPreview.forModel(dir, unet.latentChannels()), noiseKernel);
         } catch (RuntimeException e) {
             unet.close();
             throw e;
@@ -80,7 +88,7 @@ public final class Denoiser implements AutoCloseable {
         int f = geometry.vaeFactor();
         long[] shape = {batch, unet.latentChannels(), job.height() / f, job.width() / f};
         Scheduler scheduler = Schedulers.create(job.scheduler(), schedulerConfig, job.steps(), job.eta());
-        NoiseSource noise = new NoiseSource(job.seeds());
+        NoiseSource noise = new NoiseSource(job.seeds(), noiseKernel);
 
         // 2. initial latents: per-image seeded noise scaled by the scheduler's sigma (drawn even when resuming,
         //    so that the generators are where an uninterrupted run would have them)

@@ -33,7 +33,7 @@ public class OrchestratorServer {
                 config.denoiseTimeout(), Duration.ofMinutes(2));
         if (config.embedded()) {
             embedded = EmbeddedStages.start(ModelDirectory.open(Path.of(config.modelDir())), config.execution(),
-                    config.maxMessageBytes(), timeouts);
+                    config.noiseKernel(), config.maxMessageBytes(), timeouts);
             clients = embedded.clients();
         } else {
             int max = config.maxMessageBytes();

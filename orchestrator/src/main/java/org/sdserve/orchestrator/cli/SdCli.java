@@ -19,6 +19,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.model.ModelDirectory;
+import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.orchestrator.core.Limits;
 import org.sdserve.orchestrator.core.RequestValidator;
@@ -57,6 +58,7 @@ public final class SdCli {
                   --target HOST:PORT      a running orchestrator (default: start the embedded stack here)
                   --model-dir DIR         model for the embedded stack (default models/sd-shapes-64)
                   --timeout SECONDS       deadline of the call (default 600)
+                  --noise-kernel K        embedded stack: torch CPU kernel the seeded noise reproduces, avx2 (default) or default
                   --verbose               log the services' messages
                 """;
     }
@@ -73,6 +75,7 @@ public final class SdCli {
         String modelDir = Path.of(home, "models", "sd-shapes-64").toString();
         long timeout = 600;
         boolean verbose = false;
+        TorchGenerator.Kernel kernel = TorchGenerator.Kernel.AVX2;
         try {
             for (int i = 2; i < args.length; i++) {
                 String a = args[i];
@@ -90,6 +93,7 @@ public final class SdCli {
                     case "--model-dir" -> modelDir = args[++i];
                     case "--timeout" -> timeout = Long.parseLong(args[++i]);
                     case "--verbose" -> verbose = true;
+                    case "--noise-kernel" -> kernel = TorchGenerator.Kernel.valueOf(args[++i].toUpperCase(Locale.ROOT));
                     default -> throw new IllegalArgumentException("unknown option " + a);
                 }
             }
@@ -111,7 +115,7 @@ public final class SdCli {
             } else {
                 err.println("sd: starting the embedded services on " + modelDir);
                 EmbeddedStages stages = EmbeddedStages.start(ModelDirectory.open(Path.of(modelDir)),
-                        ExecutionOptions.CPU, MAX_MESSAGE, StageClients.Timeouts.DEFAULT);
+                        ExecutionOptions.CPU, kernel, MAX_MESSAGE, StageClients.Timeouts.DEFAULT);
                 resources.add(stages);
                 SecureRandom random = new SecureRandom();
                 String name = "orchestrator-" + UUID.randomUUID();

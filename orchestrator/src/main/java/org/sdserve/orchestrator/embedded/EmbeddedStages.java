@@ -6,6 +6,7 @@ import java.util.UUID;
 import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.grpc.StageChannels;
 import org.sdserve.common.model.ModelDirectory;
+import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.denoise.core.Denoiser;
 import org.sdserve.denoise.grpc.DenoiserService;
@@ -24,18 +25,19 @@ public final class EmbeddedStages implements AutoCloseable {
     private final StageClients clients;
     private Denoiser denoiser;
 
-    private EmbeddedStages(ModelDirectory model, ExecutionOptions opts, int maxMessageBytes,
-                           StageClients.Timeouts timeouts) {
+    private EmbeddedStages(ModelDirectory model, ExecutionOptions opts, TorchGenerator.Kernel kernel,
+                           int maxMessageBytes, StageClients.Timeouts timeouts) {
         String id = UUID.randomUUID().toString();
         try {
             TextEncoder text = own(TextEncoder.load(model, opts));
-            denoiser = own(Denoiser.load(model, opts));
+            denoiser = own(Denoiser.load(model, opts, kernel));
             Vae vae = own(Vae.load(model, opts));
             ServiceHost th = own(ServiceHost.inProcess("text-" + id, maxMessageBytes,
                     List.of(new TextEncoderService(text))));
             ServiceHost dh = own(ServiceHost.inProcess("denoiser-" + id, maxMessageBytes,
                     List.of(new DenoiserService(denoiser))));
-            ServiceHost vh = own(ServiceHost.inProcess("vae-" + id, maxMessageBytes, List.of(new VaeService(vae))));
+            ServiceHost vh = own(ServiceHost.inProcess("vae-" + id, maxMessageBytes,
+                    List.of(new VaeService(vae, kernel))));
             th.serving();
             dh.serving();
             vh.serving();
@@ -50,7 +52,12 @@ public final class EmbeddedStages implements AutoCloseable {
 
     public static EmbeddedStages start(ModelDirectory model, ExecutionOptions opts, int maxMessageBytes,
                                        StageClients.Timeouts timeouts) {
-        return new EmbeddedStages(model, opts, maxMessageBytes, timeouts);
+        return new EmbeddedStages(model, opts, TorchGenerator.Kernel.AVX2, maxMessageBytes, timeouts);
+    }
+
+    public static EmbeddedStages start(ModelDirectory model, ExecutionOptions opts, TorchGenerator.Kernel kernel,
+                                       int maxMessageBytes, StageClients.Timeouts timeouts) {
+        return new EmbeddedStages(model, opts, kernel, maxMessageBytes, timeouts);
     }
 
     private <T extends AutoCloseable> T own(T resource) {

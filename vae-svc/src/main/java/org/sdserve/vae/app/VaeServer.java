@@ -19,7 +19,7 @@ public class VaeServer {
 
     void start(@Observes StartupEvent event) {
         stage = RunningStage.start("vae", config, dir -> Vae.load(dir, config.execution()),
-                vae -> List.of(new VaeService(vae)));
+                vae -> List.of(new VaeService(vae, config.noiseKernel())));
     }
 
     void stop(@Observes ShutdownEvent event) {

@@ -7,6 +7,7 @@ import java.util.List;
 import org.sdserve.common.grpc.Calls;
 import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.noise.NoiseSource;
+import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.tensor.FloatTensor;
 import org.sdserve.common.tensor.TensorCodec;
 import org.sdserve.proto.v1.DecodeRequest;
@@ -20,9 +21,11 @@ import org.sdserve.vae.core.Vae;
 /** gRPC adapter of {@link Vae}: latents -> PNGs and PNGs -> latents. */
 public final class VaeService extends VaeGrpc.VaeImplBase {
     private final Vae vae;
+    private final TorchGenerator.Kernel noiseKernel;
 
-    public VaeService(Vae vae) {
+    public VaeService(Vae vae, TorchGenerator.Kernel noiseKernel) {
         this.vae = vae;
+        this.noiseKernel = noiseKernel;
     }
 
     @Override
@@ -51,7 +54,7 @@ public final class VaeService extends VaeGrpc.VaeImplBase {
                     seeds[i] = request.getSeed() + i;
                 }
                 RgbImage first = images.get(0);
-                noise = new NoiseSource(seeds).randn(new long[] {seeds.length, vae.latentChannels(),
+                noise = new NoiseSource(seeds, noiseKernel).randn(new long[] {seeds.length, vae.latentChannels(),
                     first.height() / vae.factor(), first.width() / vae.factor()});
             }
             return VaeEncodeResponse.newBuilder().setLatents(TensorCodec.encode(vae.encode(images, noise))).build();
