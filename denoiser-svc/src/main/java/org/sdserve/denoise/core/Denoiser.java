@@ -117,7 +117,8 @@ public final class Denoiser implements AutoCloseable {
             Scheduler.StepResult r = scheduler.step(eps, i, latents, noise);
             stepsRun.incrementAndGet();
             latents = r.prevSample();
-            listener.onStep(i + 1, scheduler.steps(), t, previews(job, i + 1, scheduler.steps(), r.predOriginal()));
+            FloatTensor x0 = r.predOriginal() != null ? r.predOriginal() : latents; // PNDM predicts no x0
+            listener.onStep(i + 1, scheduler.steps(), t, previews(job, i + 1, scheduler.steps(), x0));
         }
         return latents;
     }

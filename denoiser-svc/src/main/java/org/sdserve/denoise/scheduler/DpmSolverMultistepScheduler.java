@@ -72,6 +72,11 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
         return timesteps[index];
     }
 
+    /** sigma at step index (index == steps() gives the final sigma). */
+    public double sigma(int index) {
+        return sigmas[index];
+    }
+
     @Override
     public float initNoiseSigma() {
         return 1f;

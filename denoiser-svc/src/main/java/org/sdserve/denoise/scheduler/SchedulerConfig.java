@@ -15,13 +15,14 @@ import org.sdserve.common.error.ModelContractException;
  * @param timestepSpacing "leading" (SD 1.x), "trailing" or "linspace"
  * @param predictionType "epsilon", "v_prediction" (SD 2.x 768) or "sample"
  * @param finalSigmasType DPM-Solver's last sigma: "zero" (default) or "sigma_min"
- * @param lowerOrderFinal DPM-Solver: first order at the last step when there are fewer than 15 steps
+ * @param lowerOrderFinal DPM-Solver / UniPC: lower order at the last step(s) when there are fewer than 15 steps
+ * @param skipPrkSteps PNDM: start with PLMS steps (SD 1.x configs say true) instead of the 12 Runge-Kutta steps
  */
 public record SchedulerConfig(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
                               double[] trainedBetas, boolean setAlphaToOne, int stepsOffset,
                               String timestepSpacing, String predictionType, boolean clipSample,
                               double clipSampleRange, boolean useKarrasSigmas, String finalSigmasType,
-                              boolean lowerOrderFinal) {
+                              boolean lowerOrderFinal, boolean skipPrkSteps) {
 
     /** Keys diffusers writes that either we honour or that do not change the sampling of these schedulers. */
     private static final Set<String> KNOWN = Set.of("_class_name", "_diffusers_version", "num_train_timesteps",
@@ -36,7 +37,7 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
     /** SD 1.5's config: what the demo model ships and what the scheduler tests start from. */
     public static SchedulerConfig sd15() {
         return new SchedulerConfig(1000, 0.00085, 0.012, "scaled_linear", null, false, 1, "leading", "epsilon",
-                false, 1.0, false, "zero", true);
+                false, 1.0, false, "zero", true, true);
     }
 
     public SchedulerConfig {
@@ -65,43 +66,49 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
     public SchedulerConfig withBetas(int n, double start, double end, String schedule) {
         return new SchedulerConfig(n, start, end, schedule, trainedBetas, setAlphaToOne, stepsOffset,
                 timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal);
+                lowerOrderFinal, skipPrkSteps);
     }
 
     public SchedulerConfig withSpacing(String spacing, int offset) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
                 offset, spacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal);
+                lowerOrderFinal, skipPrkSteps);
     }
 
     public SchedulerConfig withPrediction(String type) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
                 stepsOffset, timestepSpacing, type, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal);
+                lowerOrderFinal, skipPrkSteps);
     }
 
     public SchedulerConfig withKarras(boolean karras) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
                 stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, karras, finalSigmasType,
-                lowerOrderFinal);
+                lowerOrderFinal, skipPrkSteps);
     }
 
     public SchedulerConfig withDpmFinal(String sigmasType, boolean lowerOrder) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
                 stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, sigmasType,
-                lowerOrder);
+                lowerOrder, skipPrkSteps);
+    }
+
+    public SchedulerConfig withSkipPrk(boolean skip) {
+        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
+                stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
+                lowerOrderFinal, skip);
     }
 
     public SchedulerConfig withClipSample(boolean clip) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
                 stepsOffset, timestepSpacing, predictionType, clip, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal);
+                lowerOrderFinal, skipPrkSteps);
     }
 
     public SchedulerConfig withAlphaToOne(boolean one) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, one,
                 stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal);
+                lowerOrderFinal, skipPrkSteps);
     }
 
     /**
@@ -141,7 +148,8 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
                 n.path("steps_offset").asInt(0), n.path("timestep_spacing").asText("leading"),
                 n.path("prediction_type").asText("epsilon"), n.path("clip_sample").asBoolean(false),
                 n.path("clip_sample_range").asDouble(1.0), n.path("use_karras_sigmas").asBoolean(false),
-                n.path("final_sigmas_type").asText("zero"), n.path("lower_order_final").asBoolean(true));
+                n.path("final_sigmas_type").asText("zero"), n.path("lower_order_final").asBoolean(true),
+                n.path("skip_prk_steps").asBoolean(false));
     }
 
     private static void refuseIf(boolean bad, String what) {

@@ -8,7 +8,7 @@ public final class Schedulers {
     public static final String DEFAULT = "ddim";
     /** Request names, as in the API documentation. */
     public static final List<String> NAMES = List.of("ddim", "euler", "euler_karras", "euler_a", "dpmpp_2m",
-            "dpmpp_2m_karras");
+            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm");
 
     private Schedulers() {
     }
@@ -26,6 +26,12 @@ public final class Schedulers {
             case "euler_a" -> new EulerAncestralScheduler(config, steps);
             case "dpmpp_2m" -> new DpmSolverMultistepScheduler(config, steps, karras);
             case "dpmpp_2m_karras" -> new DpmSolverMultistepScheduler(config, steps, true);
+            case "ddpm" -> new DdpmScheduler(config, steps);
+            case "pndm" -> new PndmScheduler(config, steps);
+            case "lms" -> new LmsDiscreteScheduler(config, steps, karras);
+            case "heun" -> new HeunDiscreteScheduler(config, steps, karras);
+            case "unipc" -> new UniPcMultistepScheduler(config, steps, karras);
+            case "lcm" -> new LcmScheduler(config, steps);
             default -> throw new InvalidRequestException("scheduler: unknown \"" + name + "\"; valid: "
                     + String.join(", ", NAMES));
         };

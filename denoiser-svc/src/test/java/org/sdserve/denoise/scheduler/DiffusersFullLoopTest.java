@@ -8,16 +8,19 @@ import org.sdserve.common.tensor.FloatTensor;
 
 /**
  * diffusers' own scheduler "full loop" tests (tests/schedulers/test_scheduler_ddim.py, test_scheduler_euler.py,
- * test_scheduler_euler_ancestral.py, test_scheduler_dpm_multi.py), reproduced on their fixtures:
+ * test_scheduler_euler_ancestral.py, test_scheduler_dpm_multi.py, test_scheduler_ddpm.py, test_scheduler_pndm.py,
+ * test_scheduler_lms.py, test_scheduler_heun.py, test_scheduler_unipc.py, test_scheduler_lcm.py), reproduced on
+ * their fixtures:
  * sample[b,c,h,w] = (c*256 + h*32 + w*4 + b) / 768 of shape (4,3,8,8) (dummy_sample_deter), model
- * eps = sample * t / (t + 1) in float32 (dummy_model), 10 steps. The asserted sums and means, and their
- * tolerances (1e-2 on the sum, 1e-3 on the mean), are the tests' own.
+ * eps = sample * t / (t + 1) in float32 (dummy_model), 10 steps (DDPM: all 1000). Noise, where a test draws
+ * it, comes from torch.manual_seed(0) as one generator for the whole (4,3,8,8) tensor. The asserted sums and
+ * means, and their tolerances (1e-2 on the sum, 1e-3 on the mean unless noted), are the tests' own.
  */
 class DiffusersFullLoopTest {
     /** The test suites' configs: linear betas 0.0001..0.02 over 1000 steps (1100 for the Euler family). */
     private static SchedulerConfig config(int trainSteps, String spacing) {
         return new SchedulerConfig(trainSteps, 0.0001, 0.02, "linear", null, true, 0, spacing, "epsilon", false, 1.0,
-                false, "zero", true);
+                false, "zero", true, false);
     }
 
     private static FloatTensor sample() {
@@ -125,5 +128,79 @@ class DiffusersFullLoopTest {
                 Double.NaN, 0.2251, "DPM++ 2M v_prediction");
         assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c.withPrediction("v_prediction"), 10, true)),
                 Double.NaN, 0.2096, "DPM++ 2M Karras v_prediction");
+    }
+
+    @Test
+    void ddpm() {
+        // test_scheduler_ddpm.py: clip_sample True, variance fixed_small, the loop over all 1000 timesteps
+        SchedulerConfig c = config(1000, "leading").withClipSample(true);
+        assertSumMean(plainLoop(new DdpmScheduler(c, 1000)), 258.9606, 0.3372, "DDPM");
+        assertSumMean(plainLoop(new DdpmScheduler(c.withPrediction("v_prediction"), 1000)), 202.0296, 0.2631,
+                "DDPM v_prediction");
+    }
+
+    @Test
+    void pndm() {
+        // test_scheduler_pndm.py: skip_prk_steps False (12 Runge-Kutta steps, then PLMS), set_alpha_to_one False
+        SchedulerConfig c = config(1000, "leading").withSkipPrk(false).withAlphaToOne(false);
+        assertSumMean(plainLoop(new PndmScheduler(c, 10)), 198.1318, 0.2580, "PNDM");
+        assertSumMean(plainLoop(new PndmScheduler(c.withPrediction("v_prediction"), 10)), 67.3986, 0.0878,
+                "PNDM v_prediction");
+        SchedulerConfig b = c.withBetas(1000, 0.01, 0.02, "linear");
+        assertSumMean(plainLoop(new PndmScheduler(b.withAlphaToOne(true), 10)), 230.0399, 0.2995,
+                "PNDM set_alpha_to_one, beta_start 0.01");
+        assertSumMean(plainLoop(new PndmScheduler(b.withAlphaToOne(false), 10)), 186.9482, 0.2434,
+                "PNDM no set_alpha_to_one, beta_start 0.01");
+    }
+
+    @Test
+    void lms() {
+        SchedulerConfig c = config(1100, "linspace");
+        assertSumMean(eulerLoop(new LmsDiscreteScheduler(c, 10, false)), 1006.388, 1.31, "LMS");
+        assertSumMean(eulerLoop(new LmsDiscreteScheduler(c.withPrediction("v_prediction"), 10, false)), 0.0017,
+                2.2676e-06, "LMS v_prediction");
+        // test_full_loop_device_karras_sigmas asserts the sum within 2e-2
+        FloatTensor k = eulerLoop(new LmsDiscreteScheduler(c, 10, true));
+        assertSumMean(k, Double.NaN, 4.9648, "LMS Karras sigmas");
+        assertEquals(3812.9927, sumAbs(k), 2e-2, "LMS Karras sum");
+    }
+
+    @Test
+    void heun() {
+        SchedulerConfig c = config(1100, "linspace");
+        assertSumMean(eulerLoop(new HeunDiscreteScheduler(c, 10, false)), 0.1233, 0.0002, "Heun");
+        assertSumMean(eulerLoop(new HeunDiscreteScheduler(c.withPrediction("v_prediction"), 10, false)), 4.6934e-07,
+                6.1112e-10, "Heun v_prediction");
+        assertSumMean(eulerLoop(new HeunDiscreteScheduler(c, 10, true)), 0.00015, 1.9869554535034695e-07,
+                "Heun Karras sigmas");
+    }
+
+    @Test
+    void uniPc() {
+        // test_scheduler_unipc.py: solver_order 2, bh2, final_sigmas_type sigma_min, linspace spacing
+        SchedulerConfig c = config(1000, "linspace").withDpmFinal("sigma_min", true);
+        assertSumMean(plainLoop(new UniPcMultistepScheduler(c, 10, false)), Double.NaN, 0.2464, "UniPC");
+        assertSumMean(plainLoop(new UniPcMultistepScheduler(c, 10, true)), Double.NaN, 0.2925, "UniPC Karras");
+        assertSumMean(plainLoop(new UniPcMultistepScheduler(c.withPrediction("v_prediction"), 10, false)),
+                Double.NaN, 0.1014, "UniPC v_prediction");
+        assertSumMean(plainLoop(new UniPcMultistepScheduler(c.withPrediction("v_prediction"), 10, true)),
+                Double.NaN, 0.1966, "UniPC Karras v_prediction");
+    }
+
+    @Test
+    void lcm() {
+        // test_scheduler_lcm.py: scaled_linear 0.00085..0.012, set_alpha_to_one True (LCMScheduler's default)
+        SchedulerConfig c = config(1000, "leading").withBetas(1000, 0.00085, 0.012, "scaled_linear")
+                .withAlphaToOne(true);
+        assertSumMean(plainLoop(new LcmScheduler(c, 1)), 18.7097, 0.0244, "LCM one step");
+        assertSumMean(plainLoop(new LcmScheduler(c, 10)), 197.7616, 0.2575, "LCM 10 steps");
+    }
+
+    private static double sumAbs(FloatTensor x) {
+        double s = 0;
+        for (float f : x.data()) {
+            s += Math.abs(f);
+        }
+        return s;
     }
 }

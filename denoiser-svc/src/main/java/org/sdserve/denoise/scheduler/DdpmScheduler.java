@@ -1,0 +1,86 @@
+package org.sdserve.denoise.scheduler;
+
+import org.sdserve.common.noise.NoiseSource;
+import org.sdserve.common.tensor.FloatTensor;
+
+/**
+ * DDPM ancestral sampling (Ho et al., arXiv:2006.11239, eq. 7), following diffusers' DDPMScheduler with
+ * variance_type "fixed_small": mean = sqrt(a_prev) beta_t / (1 - a_t) x0 + sqrt(alpha_t) (1 - a_prev) / (1 - a_t) x_t,
+ * variance = (1 - a_prev) / (1 - a_t) beta_t (at least 1e-20), noise added for t > 0; beta_t = 1 - a_t / a_prev
+ * between consecutive timesteps of the run.
+ */
+public final class DdpmScheduler implements Scheduler {
+    private final SchedulerConfig config;
+    private final NoiseSchedule schedule;
+    private final int[] timesteps;
+
+    public DdpmScheduler(SchedulerConfig config, int steps) {
+        this.config = config;
+        this.schedule = new NoiseSchedule(config);
+        double[] ts = Spacing.timesteps(config, steps, true);
+        this.timesteps = new int[steps];
+        for (int i = 0; i < steps; i++) {
+            timesteps[i] = (int) ts[i];
+        }
+    }
+
+    @Override
+    public int steps() {
+        return timesteps.length;
+    }
+
+    @Override
+    public double timestep(int index) {
+        return timesteps[index];
+    }
+
+    @Override
+    public float initNoiseSigma() {
+        return 1f;
+    }
+
+    @Override
+    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
+        return sample;
+    }
+
+    @Override
+    public boolean stochastic() {
+        return true;
+    }
+
+    @Override
+    public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
+        int t = timesteps[index];
+        int prev = index + 1 < timesteps.length ? timesteps[index + 1] : -1;
+        double aT = schedule.alphaCumprod(t);
+        double aPrev = prev >= 0 ? schedule.alphaCumprod(prev) : 1.0;
+        double bT = 1 - aT;
+        double bPrev = 1 - aPrev;
+        double curAlpha = aT / aPrev;
+        double curBeta = 1 - curAlpha;
+        double cX0 = Math.sqrt(aPrev) * curBeta / bT;
+        double cX = Math.sqrt(curAlpha) * bPrev / bT;
+        double std = Math.sqrt(Math.max(bPrev / bT * curBeta, 1e-20));
+        float[] z = t > 0 ? noise.randn(sample.shape()).data() : null;
+        float[] m = modelOutput.data();
+        float[] x = sample.data();
+        float[] x0 = new float[x.length];
+        float[] out = new float[x.length];
+        double range = config.clipSampleRange();
+        for (int i = 0; i < x.length; i++) {
+            double p = switch (config.predictionType()) {
+                case "epsilon" -> (x[i] - Math.sqrt(bT) * m[i]) / Math.sqrt(aT);
+                case "v_prediction" -> Math.sqrt(aT) * x[i] - Math.sqrt(bT) * m[i];
+                default -> m[i];
+            };
+            if (config.clipSample()) {
+                p = Math.max(-range, Math.min(range, p));
+            }
+            x0[i] = (float) p;
+            float mean = (float) (cX0 * p + cX * x[i]);
+            out[i] = z == null ? mean : (float) (mean + std * z[i]);
+        }
+        return new StepResult(new FloatTensor(sample.shape(), out), new FloatTensor(sample.shape(), x0));
+    }
+}

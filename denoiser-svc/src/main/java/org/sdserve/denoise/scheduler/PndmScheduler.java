@@ -1,0 +1,193 @@
+package org.sdserve.denoise.scheduler;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.sdserve.common.noise.NoiseSource;
+import org.sdserve.common.tensor.FloatTensor;
+
+/**
+ * Pseudo numerical methods (Liu et al., arXiv:2202.09778), following diffusers' PNDMScheduler: unless
+ * skip_prk_steps (SD 1.x configs), 12 Runge-Kutta (PRK) sub-steps over the first three intervals, then linear
+ * multistep (PLMS) steps combining the last up to four model outputs with Adams-Bashforth weights
+ * (1; 3,-1 /2; 23,-16,5 /12; 55,-59,37,-9 /24). The transfer is
+ * x_prev = sqrt(a_prev / a_t) x - (a_prev - a_t) e / (a_t sqrt(1 - a_prev) + sqrt(a_t (1 - a_t) a_prev)).
+ */
+public final class PndmScheduler implements Scheduler {
+    private final SchedulerConfig config;
+    private final NoiseSchedule schedule;
+    private final int[] prk;
+    private final int[] plms;
+    private final int ratio;
+    private final float finalAlphaCumprod;
+    private final List<float[]> ets = new ArrayList<>();
+    private int counter;
+    private float[] curModelOutput;
+    private float[] curSample;
+
+    public PndmScheduler(SchedulerConfig config, int steps) {
+        this.config = config;
+        this.schedule = new NoiseSchedule(config);
+        int t = config.numTrainTimesteps();
+        this.ratio = t / steps;
+        this.finalAlphaCumprod = config.setAlphaToOne() ? 1f : schedule.alphaCumprod(0);
+        int[] asc = new int[steps]; // diffusers' _timesteps, ascending
+        double[] desc = Spacing.timesteps(config, steps, true);
+        for (int i = 0; i < steps; i++) {
+            asc[i] = (int) desc[steps - 1 - i];
+        }
+        if (config.skipPrkSteps()) {
+            prk = new int[0];
+            plms = new int[steps + 1]; // _ts[:-1] + _ts[-2:-1] + _ts[-1:], reversed
+            int k = 0;
+            plms[k++] = asc[steps - 1];
+            plms[k++] = asc[steps - 2];
+            for (int i = steps - 2; i >= 0; i--) {
+                plms[k++] = asc[i];
+            }
+        } else {
+            if (steps < 4) {
+                throw new org.sdserve.common.error.InvalidRequestException(
+                        "pndm with Runge-Kutta warm-up needs steps >= 4, got " + steps);
+            }
+            int half = ratio / 2;
+            int[] p = new int[8]; // _ts[-4:].repeat(2) + tile([0, half], 4)
+            for (int i = 0; i < 4; i++) {
+                p[2 * i] = asc[steps - 4 + i];
+                p[2 * i + 1] = asc[steps - 4 + i] + half;
+            }
+            int[] rep = new int[14]; // p[:-1].repeat(2)
+            for (int i = 0; i < 7; i++) {
+                rep[2 * i] = p[i];
+                rep[2 * i + 1] = p[i];
+            }
+            prk = new int[12]; // [1:-1][::-1]
+            for (int i = 0; i < 12; i++) {
+                prk[i] = rep[12 - i];
+            }
+            plms = new int[steps - 3];
+            for (int i = 0; i < steps - 3; i++) {
+                plms[i] = asc[steps - 4 - i];
+            }
+        }
+    }
+
+    @Override
+    public int steps() {
+        return prk.length + plms.length;
+    }
+
+    @Override
+    public double timestep(int index) {
+        return index < prk.length ? prk[index] : plms[index - prk.length];
+    }
+
+    @Override
+    public float initNoiseSigma() {
+        return 1f;
+    }
+
+    @Override
+    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
+        return sample;
+    }
+
+    @Override
+    public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
+        float[] out = index < prk.length ? stepPrk(modelOutput.data(), prk[index], sample.data())
+                : stepPlms(modelOutput.data(), plms[index - prk.length], sample.data());
+        return new StepResult(new FloatTensor(sample.shape(), out), null);
+    }
+
+    private float[] stepPrk(float[] e, int t, float[] x) {
+        int diff = counter % 2 == 1 ? 0 : ratio / 2;
+        int prev = t - diff;
+        int base = prk[counter / 4 * 4];
+        float[] use;
+        switch (counter % 4) {
+            case 0 -> {
+                curModelOutput = axpy(null, 1f / 6, e);
+                ets.add(e);
+                curSample = x;
+                use = e;
+            }
+            case 1, 2 -> {
+                curModelOutput = axpy(curModelOutput, 1f / 3, e);
+                use = e;
+            }
+            default -> {
+                use = axpy(curModelOutput.clone(), 1f / 6, e);
+                curModelOutput = null;
+            }
+        }
+        counter++;
+        return prevSample(curSample != null ? curSample : x, base, prev, use);
+    }
+
+    private float[] stepPlms(float[] e, int t, float[] x) {
+        int prev = t - ratio;
+        if (counter != 1) {
+            while (ets.size() > 3) {
+                ets.remove(0);
+            }
+            ets.add(e);
+        } else {
+            prev = t;
+            t = t + ratio;
+        }
+        float[] use;
+        int n = ets.size();
+        if (n == 1 && counter == 0) {
+            use = e;
+            curSample = x;
+        } else if (n == 1 && counter == 1) {
+            use = combine(new float[] {0.5f, 0.5f}, e, ets.get(0));
+            x = curSample;
+            curSample = null;
+        } else if (n == 2) {
+            use = combine(new float[] {1.5f, -0.5f}, ets.get(1), ets.get(0));
+        } else if (n == 3) {
+            use = combine(new float[] {23f / 12, -16f / 12, 5f / 12}, ets.get(2), ets.get(1), ets.get(0));
+        } else {
+            use = combine(new float[] {55f / 24, -59f / 24, 37f / 24, -9f / 24}, ets.get(n - 1), ets.get(n - 2),
+                    ets.get(n - 3), ets.get(n - 4));
+        }
+        counter++;
+        return prevSample(x, t, prev, use);
+    }
+
+    private float[] prevSample(float[] x, int t, int prev, float[] e) {
+        double aT = schedule.alphaCumprod(t);
+        double aP = prev >= 0 ? schedule.alphaCumprod(prev) : finalAlphaCumprod;
+        double bT = 1 - aT;
+        double bP = 1 - aP;
+        double coeff = Math.sqrt(aP / aT);
+        double denom = aT * Math.sqrt(bP) + Math.sqrt(aT * bT * aP);
+        boolean v = config.predictionType().equals("v_prediction");
+        float[] out = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            double eps = v ? Math.sqrt(aT) * e[i] + Math.sqrt(bT) * x[i] : e[i];
+            out[i] = (float) (coeff * x[i] - (aP - aT) * eps / denom);
+        }
+        return out;
+    }
+
+    private static float[] axpy(float[] acc, float a, float[] x) {
+        float[] out = acc == null ? new float[x.length] : acc;
+        for (int i = 0; i < x.length; i++) {
+            out[i] += a * x[i];
+        }
+        return out;
+    }
+
+    private static float[] combine(float[] w, float[]... xs) {
+        float[] out = new float[xs[0].length];
+        for (int i = 0; i < out.length; i++) {
+            double v = 0;
+            for (int k = 0; k < xs.length; k++) {
+                v += w[k] * xs[k][i];
+            }
+            out[i] = (float) v;
+        }
+        return out;
+    }
+}
