@@ -9,19 +9,14 @@ import org.sdserve.common.tensor.FloatTensor;
  * @param negativeEmbeds unconditional states, same shape; null when guidance is off
  * @param seeds one per image; B = seeds.length
  * @param initLatents optional starting latents [B, C, h, w] (UNet space) to resume at {@code startStep}
- * @param endStep stop after this many steps of the schedule and return the latents (0 = run to the end), so
- *     that a job can continue elsewhere from {@code initLatents} and {@code startStep}
+ * @param startStep, endStep run UNet calls [startStep, endStep) of the schedule (endStep 0 = to the end) and
+ *     return the latents, so that a job can continue elsewhere from {@code initLatents} and {@code startStep}
  */
 public record DenoiseJob(FloatTensor promptEmbeds, FloatTensor negativeEmbeds, int width, int height, int steps,
                          float guidanceScale, String scheduler, long[] seeds, int previewInterval, float eta,
                          FloatTensor initLatents, int startStep, int endStep) {
 
     /** diffusers' rule: guidance runs (the doubled batch) only when the scale is above 1. */
-    /** The step index the run stops before. */
-    public int lastStep() {
-        return endStep == 0 ? steps : endStep;
-    }
-
     public boolean guided() {
         return guidanceScale > 1f;
     }

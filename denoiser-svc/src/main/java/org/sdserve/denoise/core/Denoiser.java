@@ -88,6 +88,12 @@ public final class Denoiser implements AutoCloseable {
         int f = geometry.vaeFactor();
         long[] shape = {batch, unet.latentChannels(), job.height() / f, job.width() / f};
         Scheduler scheduler = Schedulers.create(job.scheduler(), schedulerConfig, job.steps(), job.eta());
+        // start/end count UNet calls, which some schedulers make more of than inference steps (PNDM, Heun)
+        int end = job.endStep() == 0 ? scheduler.steps() : job.endStep();
+        InvalidRequestException.require(job.startStep() < scheduler.steps() && end > job.startStep()
+                        && end <= scheduler.steps(),
+                "start_step and end_step must satisfy 0 <= start_step < end_step <= %d (UNet calls of %s with %d "
+                        + "steps), got %d and %d", scheduler.steps(), job.scheduler(), job.steps(), job.startStep(), end);
         NoiseSource noise = new NoiseSource(job.seeds(), noiseKernel);
 
         // 2. initial latents: per-image seeded noise scaled by the scheduler's sigma (drawn even when resuming,
@@ -105,7 +111,7 @@ public final class Denoiser implements AutoCloseable {
         FloatTensor context = job.guided() ? FloatTensor.concat(perImage(job.negativeEmbeds(), batch), text) : text;
 
         // 4. the loop
-        for (int i = job.startStep(); i < job.lastStep(); i++) {
+        for (int i = job.startStep(); i < end; i++) {
             if (listener.cancelled()) {
                 throw new JobCancelledException("cancelled before step " + (i + 1) + " of " + scheduler.steps());
             }
@@ -164,11 +170,8 @@ public final class Denoiser implements AutoCloseable {
                 "guidance_scale must be finite and >= 0, got %s", job.guidanceScale());
         InvalidRequestException.require(job.eta() >= 0 && job.eta() <= 1, "eta must be in [0, 1], got %s",
                 job.eta());
-        InvalidRequestException.require(job.startStep() >= 0 && job.startStep() < job.steps(),
-                "start_step must be in [0, steps), got %d with %d steps", job.startStep(), job.steps());
-        InvalidRequestException.require(job.endStep() == 0 || (job.endStep() > job.startStep()
-                        && job.endStep() <= job.steps()), "end_step must be 0 or in (start_step, steps], got %d",
-                job.endStep());
+        InvalidRequestException.require(job.startStep() >= 0 && job.endStep() >= 0,
+                "start_step and end_step must be >= 0, got %d and %d", job.startStep(), job.endStep());
         InvalidRequestException.require(job.previewInterval() >= 0, "preview_interval must be >= 0");
         Schedulers.requireKnown(job.scheduler());
         checkEmbeds(job.promptEmbeds(), "prompt_embeds", job.seeds().length);

@@ -57,7 +57,7 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                     .setLatents(Latents.newBuilder().setLatents(TensorCodec.encode(latents))).build());
             out.onCompleted();
             LOG.log(System.Logger.Level.INFO, "denoised {0} image(s), {1} steps of {2}, in {3} ms",
-                    job.seeds().length, job.lastStep() - job.startStep(), job.scheduler(),
+                    job.seeds().length, done[0] - job.startStep(), job.scheduler(),
                     (System.nanoTime() - t0) / 1_000_000);
         } catch (Throwable t) {
             if (call.isCancelled() || Context.current().isCancelled()) {

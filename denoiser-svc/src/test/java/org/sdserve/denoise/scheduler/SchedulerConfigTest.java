@@ -56,7 +56,7 @@ class SchedulerConfigTest {
 
     @Test
     void schedulerNamesAreCheckedWithTheValidOnesListed() {
-        assertTrue(assertThrows(InvalidRequestException.class, () -> Schedulers.create("pndm",
+        assertTrue(assertThrows(InvalidRequestException.class, () -> Schedulers.create("plms",
                 SchedulerConfig.sd15(), 10, 0f)).getMessage().contains("valid: ddim, euler, euler_karras, euler_a"));
     }
 }
