@@ -40,7 +40,7 @@ def cfg(smoke):
     if smoke:
         return dict(vae_steps=30, vae_batch=16, dataset=512, unet_steps=30, batch=16, judge_prompts=8,
                     judge_seeds=(0,), ckpt_every=10)
-    return dict(vae_steps=1200, vae_batch=32, dataset=16384, unet_steps=2400, batch=64, judge_prompts=64,
+    return dict(vae_steps=1200, vae_batch=32, dataset=16384, unet_steps=2900, batch=64, judge_prompts=64,
                 judge_seeds=(0, 1), ckpt_every=200)
 
 
@@ -68,11 +68,11 @@ def train_vae(work, c):
         return
     vae = nets.AutoencoderKL()
     opt = torch.optim.Adam(vae.parameters(), lr=1e-3)
-    step, ckpt = 0, f"{work}/vae.ckpt"
+    step, ckpt, before = 0, f"{work}/vae.ckpt", 0.0
     if os.path.exists(ckpt):
         s = torch.load(ckpt)
         vae.load_state_dict(s["model"]), opt.load_state_dict(s["opt"])
-        step = s["step"]
+        step, before = s["step"], s.get("minutes", 0.0)
         log(f"vae: resuming at step {step}")
     t0 = time.time()
     while step < c["vae_steps"]:
@@ -95,8 +95,9 @@ def train_vae(work, c):
             log(f"vae step {step}/{c['vae_steps']} loss {loss.item():.5f} kl {kl.item():.1f} "
                 f"({(time.time() - t0) / 60:.1f} min this run)")
         if step % c["ckpt_every"] == 0:
-            save_ckpt(ckpt, model=vae.state_dict(), opt=opt.state_dict(), step=step)
-    torch.save({"model": vae.state_dict(), "minutes": (time.time() - t0) / 60}, final)
+            save_ckpt(ckpt, model=vae.state_dict(), opt=opt.state_dict(), step=step,
+                      minutes=before + (time.time() - t0) / 60)
+    torch.save({"model": vae.state_dict(), "minutes": before + (time.time() - t0) / 60}, final)
 
 
 def encode_dataset(work, c):
@@ -147,11 +148,11 @@ def train_unet(work, c):
     ema = [p.detach().clone() for p in params]
     opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.01)
     sched = sampling.Schedule()
-    step, ckpt = 0, f"{work}/unet.ckpt"
+    step, ckpt, before = 0, f"{work}/unet.ckpt", 0.0
     if os.path.exists(ckpt):
         s = torch.load(ckpt)
         te.load_state_dict(s["te"]), unet.load_state_dict(s["unet"]), opt.load_state_dict(s["opt"])
-        ema, step = s["ema"], s["step"]
+        ema, step, before = s["ema"], s["step"], s.get("minutes", 0.0)
         log(f"unet: resuming at step {step}")
     shift, scale, n = data["shift"][None, :, None, None], data["scale"], len(data["scenes"])
     alphas = sched.alphas_cumprod
@@ -188,11 +189,13 @@ def train_unet(work, c):
             log(f"unet step {step}/{c['unet_steps']} loss {loss.item():.4f} "
                 f"({(time.time() - t0) / 60:.1f} min this run)")
         if step % c["ckpt_every"] == 0:
-            save_ckpt(ckpt, te=te.state_dict(), unet=unet.state_dict(), opt=opt.state_dict(), ema=ema, step=step)
+            save_ckpt(ckpt, te=te.state_dict(), unet=unet.state_dict(), opt=opt.state_dict(), ema=ema, step=step,
+                      minutes=before + (time.time() - t0) / 60)
     with torch.no_grad():
         for e, q in zip(ema, params):
             q.copy_(e)
-    torch.save({"te": te.state_dict(), "unet": unet.state_dict(), "minutes": (time.time() - t0) / 60}, final)
+    torch.save({"te": te.state_dict(), "unet": unet.state_dict(), "minutes": before + (time.time() - t0) / 60},
+               final)
 
 
 def load_trained(work):
