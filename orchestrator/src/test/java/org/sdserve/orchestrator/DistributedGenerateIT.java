@@ -7,17 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.health.v1.HealthCheckRequest;
-import io.grpc.health.v1.HealthCheckResponse;
-import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
-import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -36,6 +30,7 @@ import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
 import org.sdserve.orchestrator.grpc.DiffusionService;
 import org.sdserve.orchestrator.grpc.StageClients;
+import org.sdserve.orchestrator.local.LocalCluster;
 import org.sdserve.proto.v1.DiffusionGrpc;
 import org.sdserve.proto.v1.GenerateEvent;
 import org.sdserve.proto.v1.GenerateRequest;
@@ -48,87 +43,27 @@ import org.sdserve.proto.v1.Stage;
  */
 class DistributedGenerateIT {
     private static final Path ROOT = Path.of(System.getProperty("sd.root", ".."));
-    private static final Path LOGS = Path.of("target", "it-logs");
-    private static final List<Process> PROCESSES = new ArrayList<>();
+    private static LocalCluster cluster;
     private static ManagedChannel orchestrator;
     private static Path denoiserA;
     private static Path denoiserB;
 
     @BeforeAll
-    static void startProcesses() throws Exception {
-        Files.createDirectories(LOGS);
-        String model = DemoModel.path().toAbsolutePath().toString();
-        int text = freePort();
-        int dA = freePort();
-        int dB = freePort();
-        int vae = freePort();
-        int orch = freePort();
-        start("text-encoder-svc", Map.of("SD_TEXT_ENCODER_PORT", "" + text, "SD_TEXT_ENCODER_MODEL_DIR", model));
-        denoiserA = start("denoiser-svc", Map.of("SD_DENOISER_PORT", "" + dA, "SD_DENOISER_MODEL_DIR", model));
-        denoiserB = start("denoiser-svc", Map.of("SD_DENOISER_PORT", "" + dB, "SD_DENOISER_MODEL_DIR", model));
-        start("vae-svc", Map.of("SD_VAE_PORT", "" + vae, "SD_VAE_MODEL_DIR", model));
-        start("orchestrator", Map.of("SD_ORCHESTRATOR_PORT", "" + orch, "SD_ORCHESTRATOR_EMBEDDED", "false",
-                "SD_ORCHESTRATOR_TEXT_ENCODER", "localhost:" + text,
-                "SD_ORCHESTRATOR_DENOISER", "localhost:" + dA + ",localhost:" + dB,
-                "SD_ORCHESTRATOR_VAE", "localhost:" + vae));
-        for (int port : new int[] {text, dA, dB, vae, orch}) {
-            awaitServing(port);
-        }
-        orchestrator = NettyChannelBuilder.forAddress("localhost", orch).usePlaintext()
+    static void startProcesses() {
+        cluster = LocalCluster.start(ROOT, DemoModel.path(), 2, Path.of("target", "it-logs"), Map.of());
+        denoiserA = cluster.logs("denoiser-svc").get(0);
+        denoiserB = cluster.logs("denoiser-svc").get(1);
+        orchestrator = NettyChannelBuilder.forAddress("localhost", cluster.orchestrator().port()).usePlaintext()
                 .maxInboundMessageSize(64 << 20).build();
     }
 
     @AfterAll
-    static void stopProcesses() throws Exception {
+    static void stopProcesses() {
         if (orchestrator != null) {
             orchestrator.shutdownNow();
         }
-        for (Process p : PROCESSES) {
-            p.destroy(); // SIGTERM: Quarkus shuts down, health goes NOT_SERVING, sessions close
-        }
-        for (Process p : PROCESSES) {
-            if (!p.waitFor(15, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-            }
-        }
-    }
-
-    private static Path start(String module, Map<String, String> env) throws IOException {
-        Path jar = ROOT.resolve(module).resolve("target/quarkus-app/quarkus-run.jar");
-        assertTrue(Files.isRegularFile(jar), "not packaged: " + jar);
-        Path log = LOGS.resolve(module + "-" + UUID.randomUUID().toString().substring(0, 8) + ".log");
-        ProcessBuilder pb = new ProcessBuilder("java", "-Xmx1g", "-jar", jar.toString())
-                .redirectErrorStream(true).redirectOutput(log.toFile());
-        pb.environment().putAll(env);
-        PROCESSES.add(pb.start());
-        return log;
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
-    }
-
-    private static void awaitServing(int port) throws InterruptedException {
-        ManagedChannel ch = NettyChannelBuilder.forAddress("localhost", port).usePlaintext().build();
-        try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
-            while (System.nanoTime() < deadline) {
-                try {
-                    HealthCheckResponse r = HealthGrpc.newBlockingStub(ch).withDeadlineAfter(2, TimeUnit.SECONDS)
-                            .check(HealthCheckRequest.getDefaultInstance());
-                    if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
-                        return;
-                    }
-                } catch (StatusRuntimeException e) {
-                    // not up yet
-                }
-                Thread.sleep(250);
-            }
-            throw new AssertionError("service on port " + port + " never reported SERVING; see " + LOGS);
-        } finally {
-            ch.shutdownNow();
+        if (cluster != null) {
+            cluster.close();
         }
     }
 

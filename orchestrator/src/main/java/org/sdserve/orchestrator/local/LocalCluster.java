@@ -1,0 +1,152 @@
+package org.sdserve.orchestrator.local;
+
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+
+/**
+ * The four services as separate processes on this machine (distributed mode on loopback), started from their
+ * packaged Quarkus applications ({@code <module>/target/quarkus-app/quarkus-run.jar}): one text encoder, N
+ * denoiser replicas, one VAE, and an orchestrator that calls them. For tests and benchmarks.
+ */
+public final class LocalCluster implements AutoCloseable {
+    /** One started service process. */
+    public record Service(String module, int port, Process process, Path log) {
+    }
+
+    private final List<Service> services = new ArrayList<>();
+    private final Service orchestrator;
+
+    private LocalCluster(Path root, Path model, int denoisers, Path logs, Map<String, String> orchestratorEnv)
+            throws IOException {
+        Files.createDirectories(logs);
+        String m = model.toAbsolutePath().toString();
+        Service text = start(root, logs, "text-encoder-svc", "SD_TEXT_ENCODER", m, Map.of());
+        List<Service> den = new ArrayList<>();
+        for (int i = 0; i < denoisers; i++) {
+            den.add(start(root, logs, "denoiser-svc", "SD_DENOISER", m, Map.of()));
+        }
+        Service vae = start(root, logs, "vae-svc", "SD_VAE", m, Map.of());
+        Map<String, String> env = new HashMap<>(orchestratorEnv);
+        env.put("SD_ORCHESTRATOR_EMBEDDED", "false");
+        env.put("SD_ORCHESTRATOR_TEXT_ENCODER", "localhost:" + text.port());
+        env.put("SD_ORCHESTRATOR_DENOISER", den.stream().map(d -> "localhost:" + d.port())
+                .collect(Collectors.joining(",")));
+        env.put("SD_ORCHESTRATOR_VAE", "localhost:" + vae.port());
+        orchestrator = start(root, logs, "orchestrator", "SD_ORCHESTRATOR", m, env);
+        for (Service s : services) {
+            awaitServing(s);
+        }
+    }
+
+    /**
+     * Starts the processes and waits until each reports SERVING on grpc.health.v1.
+     *
+     * @param root the repository root (where the modules' target/ folders are)
+     */
+    public static LocalCluster start(Path root, Path model, int denoisers, Path logs,
+                                     Map<String, String> orchestratorEnv) {
+        try {
+            return new LocalCluster(root, model, denoisers, logs, orchestratorEnv);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private Service start(Path root, Path logs, String module, String prefix, String model, Map<String, String> env)
+            throws IOException {
+        Path jar = root.resolve(module).resolve("target/quarkus-app/quarkus-run.jar");
+        if (!Files.isRegularFile(jar)) {
+            throw new IllegalStateException("not packaged: " + jar + " (run ./mvnw -DskipTests install)");
+        }
+        int port = freePort();
+        Path log = logs.resolve(module + "-" + UUID.randomUUID().toString().substring(0, 8) + ".log");
+        ProcessBuilder pb = new ProcessBuilder("java", "-Xmx1g", "-jar", jar.toString()).redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        pb.environment().put(prefix + "_PORT", String.valueOf(port));
+        pb.environment().put(prefix + "_MODEL_DIR", model);
+        pb.environment().putAll(env);
+        Service s = new Service(module, port, pb.start(), log);
+        services.add(s);
+        return s;
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static void awaitServing(Service s) {
+        ManagedChannel ch = NettyChannelBuilder.forAddress("localhost", s.port()).usePlaintext().build();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            while (System.nanoTime() < deadline) {
+                if (!s.process().isAlive()) {
+                    throw new IllegalStateException(s.module() + " exited; see " + s.log());
+                }
+                try {
+                    HealthCheckResponse r = HealthGrpc.newBlockingStub(ch).withDeadlineAfter(2, TimeUnit.SECONDS)
+                            .check(HealthCheckRequest.getDefaultInstance());
+                    if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
+                        return;
+                    }
+                } catch (StatusRuntimeException e) {
+                    // not up yet
+                }
+                Thread.sleep(200);
+            }
+            throw new IllegalStateException(s.module() + " on port " + s.port() + " never reported SERVING; see "
+                    + s.log());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        } finally {
+            ch.shutdownNow();
+        }
+    }
+
+    public List<Service> services() {
+        return List.copyOf(services);
+    }
+
+    public Service orchestrator() {
+        return orchestrator;
+    }
+
+    /** Logs of the services of {@code module}, in start order. */
+    public List<Path> logs(String module) {
+        return services.stream().filter(s -> s.module().equals(module)).map(Service::log).toList();
+    }
+
+    /** SIGTERM to every process (Quarkus shuts down cleanly), then a forced kill after 15 s. */
+    @Override
+    public void close() {
+        services.forEach(s -> s.process().destroy());
+        for (Service s : services) {
+            try {
+                if (!s.process().waitFor(15, TimeUnit.SECONDS)) {
+                    s.process().destroyForcibly();
+                }
+            } catch (InterruptedException e) {
+                s.process().destroyForcibly();
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
