@@ -8,8 +8,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.ClientCallStreamObserver;
-import io.grpc.stub.ClientResponseObserver;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -31,10 +29,8 @@ import org.sdserve.orchestrator.embedded.EmbeddedStages;
 import org.sdserve.orchestrator.grpc.DiffusionService;
 import org.sdserve.orchestrator.grpc.StageClients;
 import org.sdserve.orchestrator.local.LocalCluster;
-import org.sdserve.proto.v1.DiffusionGrpc;
 import org.sdserve.proto.v1.GenerateEvent;
 import org.sdserve.proto.v1.GenerateRequest;
-import org.sdserve.proto.v1.Stage;
 
 /**
  * Distributed mode: each service its own process started from its packaged Quarkus application
@@ -126,36 +122,9 @@ class DistributedGenerateIT {
 
     @Test
     void cancellingTheClientStopsTheRemoteDenoiserWithinOneStep() throws Exception {
-        CompletableFuture<Status> closed = new CompletableFuture<>();
-        DiffusionGrpc.newStub(orchestrator).generate(GenerateRequest.newBuilder()
-                        .setPrompt("a green cross on a black background").setSeed(9).setSteps(200)
-                        .setWidth(384).setHeight(384).build(), // ~0.15 s a step here: the cancel outruns the loop
-                new ClientResponseObserver<GenerateRequest, GenerateEvent>() {
-                    private ClientCallStreamObserver<GenerateRequest> call;
-
-                    @Override
-                    public void beforeStart(ClientCallStreamObserver<GenerateRequest> s) {
-                        call = s;
-                    }
-
-                    @Override
-                    public void onNext(GenerateEvent e) {
-                        if (e.hasProgress() && e.getProgress().getStage() == Stage.STAGE_DENOISING
-                                && e.getProgress().getStep() == 3) {
-                            call.cancel("client gives up", null);
-                        }
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        closed.complete(Status.fromThrowable(t));
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        closed.complete(Status.OK);
-                    }
-                });
+        CompletableFuture<Status> closed = Events.cancelAtStep(orchestrator, GenerateRequest.newBuilder()
+                .setPrompt("a green cross on a black background").setSeed(9).setSteps(200).setWidth(384).setHeight(384)
+                .build(), 3); // ~0.15 s a step here: the cancel outruns the loop
         assertEquals(Status.Code.CANCELLED, closed.get(60, TimeUnit.SECONDS).getCode());
         Pattern p = Pattern.compile("denoise cancelled by the caller after step (\\d+)");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);

@@ -38,16 +38,6 @@ public final class DdimScheduler implements Scheduler {
     }
 
     @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
-        return sample;
-    }
-
-    @Override
     public boolean stochastic() {
         return eta > 0;
     }
@@ -68,22 +58,12 @@ public final class DdimScheduler implements Scheduler {
         float[] z = stochastic() ? noise.randn(sample.shape()).data() : null;
         double range = config.clipSampleRange();
         for (int i = 0; i < x.length; i++) {
-            double predX0;
-            double eps;
-            switch (config.predictionType()) {
-                case "epsilon" -> {
-                    eps = m[i];
-                    predX0 = (x[i] - Math.sqrt(bT) * eps) / Math.sqrt(aT);
-                }
-                case "sample" -> {
-                    predX0 = m[i];
-                    eps = (x[i] - Math.sqrt(aT) * predX0) / Math.sqrt(bT);
-                }
-                default -> { // v_prediction
-                    predX0 = Math.sqrt(aT) * x[i] - Math.sqrt(bT) * m[i];
-                    eps = Math.sqrt(aT) * m[i] + Math.sqrt(bT) * x[i];
-                }
-            }
+            double predX0 = AlphaPrediction.x0(config.predictionType(), x[i], m[i], aT);
+            double eps = switch (config.predictionType()) {
+                case "epsilon" -> m[i];
+                case "sample" -> (x[i] - Math.sqrt(aT) * predX0) / Math.sqrt(bT);
+                default -> Math.sqrt(aT) * m[i] + Math.sqrt(bT) * x[i]; // v_prediction
+            };
             if (config.clipSample()) {
                 predX0 = Math.max(-range, Math.min(range, predX0)); // eps is kept (use_clipped_model_output=False)
             }

@@ -35,16 +35,6 @@ public final class DdpmScheduler implements Scheduler {
     }
 
     @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
-        return sample;
-    }
-
-    @Override
     public boolean stochastic() {
         return true;
     }
@@ -69,11 +59,7 @@ public final class DdpmScheduler implements Scheduler {
         float[] out = new float[x.length];
         double range = config.clipSampleRange();
         for (int i = 0; i < x.length; i++) {
-            double p = switch (config.predictionType()) {
-                case "epsilon" -> (x[i] - Math.sqrt(bT) * m[i]) / Math.sqrt(aT);
-                case "v_prediction" -> Math.sqrt(aT) * x[i] - Math.sqrt(bT) * m[i];
-                default -> m[i];
-            };
+            double p = AlphaPrediction.x0(config.predictionType(), x[i], m[i], aT);
             if (config.clipSample()) {
                 p = Math.max(-range, Math.min(range, p));
             }

@@ -77,16 +77,6 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
         return sigmas[index];
     }
 
-    @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
-        return sample;
-    }
-
     private static double alpha(double sigma) {
         return 1 / Math.sqrt(sigma * sigma + 1);
     }

@@ -43,16 +43,6 @@ public final class LcmScheduler implements Scheduler {
     }
 
     @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
-        return sample;
-    }
-
-    @Override
     public boolean stochastic() {
         return true;
     }
@@ -73,11 +63,7 @@ public final class LcmScheduler implements Scheduler {
         float[] den = new float[x.length];
         float[] out = new float[x.length];
         for (int i = 0; i < x.length; i++) {
-            double p = switch (config.predictionType()) {
-                case "epsilon" -> (x[i] - Math.sqrt(1 - aT) * m[i]) / Math.sqrt(aT);
-                case "v_prediction" -> Math.sqrt(aT) * x[i] - Math.sqrt(1 - aT) * m[i];
-                default -> m[i];
-            };
+            double p = AlphaPrediction.x0(config.predictionType(), x[i], m[i], aT);
             if (config.clipSample()) {
                 p = Math.max(-config.clipSampleRange(), Math.min(config.clipSampleRange(), p));
             }

@@ -82,16 +82,6 @@ public final class PndmScheduler implements Scheduler {
     }
 
     @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
-        return sample;
-    }
-
-    @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         float[] out = index < prk.length ? stepPrk(modelOutput.data(), prk[index], sample.data())
                 : stepPlms(modelOutput.data(), plms[index - prk.length], sample.data());

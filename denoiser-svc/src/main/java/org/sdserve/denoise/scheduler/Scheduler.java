@@ -15,11 +15,15 @@ public interface Scheduler {
     /** The timestep passed to the UNet at step {@code index} (may be fractional for sigma schedulers). */
     double timestep(int index);
 
-    /** Standard deviation of the initial noise: latents = randn * initNoiseSigma. */
-    float initNoiseSigma();
+    /** Standard deviation of the initial noise: latents = randn * initNoiseSigma (1 for alpha-space schedulers). */
+    default float initNoiseSigma() {
+        return 1f;
+    }
 
-    /** The UNet input at step {@code index} (identity for DDIM; x / sqrt(sigma^2 + 1) for sigma schedulers). */
-    FloatTensor scaleModelInput(FloatTensor sample, int index);
+    /** The UNet input at step {@code index}: the sample itself, except x / sqrt(sigma^2 + 1) for sigma schedulers. */
+    default FloatTensor scaleModelInput(FloatTensor sample, int index) {
+        return sample;
+    }
 
     /**
      * One update: from the model output at step {@code index} and the current sample, the next sample and the

@@ -41,16 +41,6 @@ public final class UniPcMultistepScheduler implements Scheduler {
         return timesteps[index];
     }
 
-    @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
-        return sample;
-    }
-
     private static double alpha(double s) {
         return 1 / Math.sqrt(s * s + 1);
     }
