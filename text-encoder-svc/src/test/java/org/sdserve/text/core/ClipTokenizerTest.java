@@ -68,6 +68,22 @@ class ClipTokenizerTest {
     }
 
     @Test
+    void padsWithThePadTokenTheFilesName(@TempDir Path dir) throws Exception {
+        // SD 2.x tokenizers name "!" (id 0 in CLIP's vocabulary, the first byte symbol) as pad_token
+        Path t = Files.createDirectories(dir.resolve("tokenizer"));
+        for (String f : List.of("vocab.json", "merges.txt", "tokenizer_config.json")) {
+            Files.copy(DemoModel.path().resolve("tokenizer").resolve(f), t.resolve(f));
+        }
+        Files.writeString(t.resolve("special_tokens_map.json"), "{\"pad_token\": \"!\"}");
+        ClipTokenizer sd2 = ClipTokenizer.load(ModelDirectory.open(dir));
+        ClipTokenizer.Tokens tokens = sd2.encode("a red circle");
+        assertEquals(0, sd2.padId());
+        assertEquals(sd2.eosId(), tokens.ids()[4]);
+        assertEquals(0, tokens.ids()[5]);
+        assertEquals(0, tokens.ids()[76]);
+    }
+
+    @Test
     void cleansWhitespaceCaseAndControlCharacters() {
         assertEquals("a red circle", ClipTokenizer.clean("  A\tRED\n\n circle \u0000\u200b"));
         assertEquals("日 本", ClipTokenizer.clean("日本"));
