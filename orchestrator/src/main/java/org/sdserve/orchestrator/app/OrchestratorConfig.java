@@ -38,6 +38,10 @@ public interface OrchestratorConfig extends StageSettings {
     @WithDefault("8")
     int maxImages();
 
+    /** Most pixels per request, all images together. */
+    @WithDefault("4194304")
+    long maxPixels();
+
     /** Limit of one Denoise call (the caller's deadline applies too). */
     @WithDefault("PT30M")
     Duration denoiseTimeout();

@@ -45,7 +45,7 @@ public class OrchestratorServer {
         }
         SecureRandom random = new SecureRandom();
         RequestValidator validator = new RequestValidator(
-                new Limits(config.maxSide(), config.maxSteps(), config.maxImages()),
+                new Limits(config.maxSide(), config.maxSteps(), config.maxImages(), config.maxPixels()),
                 () -> random.nextLong() & 0xffffffffL);
         host = ServiceHost.tcp(config.host(), config.port(), config.maxMessageBytes(),
                 List.of(new DiffusionService(clients, validator, config.maxConcurrentJobs())));

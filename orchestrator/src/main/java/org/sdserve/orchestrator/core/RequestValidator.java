@@ -63,6 +63,9 @@ public final class RequestValidator {
         int images = r.getNumImages() == 0 ? 1 : r.getNumImages();
         require(images >= 1 && images <= limits.maxImages(), "num_images must be in [1, %d], got %d",
                 limits.maxImages(), r.getNumImages());
+        long pixels = (long) width * height * images;
+        require(pixels <= limits.maxPixels(), "width x height x num_images must be at most %d pixels, got %dx%dx%d",
+                limits.maxPixels(), width, height, images);
         require(r.getPreviewInterval() <= steps || r.getPreviewInterval() == 0,
                 "preview_interval must be in [0, steps=%d], got %d", steps, r.getPreviewInterval());
 

@@ -49,6 +49,14 @@ class RequestValidatorTest {
     }
 
     @Test
+    void boundsThePixelsOfARequest() {
+        InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> validator.resolve(
+                GenerateRequest.newBuilder().setPrompt("a fox").setWidth(2048).setHeight(2048).setNumImages(2).build(),
+                SD15));
+        assertEquals("width x height x num_images must be at most 4194304 pixels, got 2048x2048x2", e.getMessage());
+    }
+
+    @Test
     void refusesInfiniteGuidanceAndLongPrompts() {
         assertThrows(InvalidRequestException.class, () -> validator.resolve(GenerateRequest.newBuilder()
                 .setPrompt("a fox").setGuidanceScale(Float.POSITIVE_INFINITY).build(), SD15));
