@@ -94,9 +94,12 @@ public final class Bench {
         return s.get(s.size() / 2);
     }
 
+    private static final int WARMUP = 5;
+
     private Timing measure(Supplier<double[]> once) {
-        once.get();
-        once.get(); // warm-up
+        for (int i = 0; i < WARMUP; i++) {
+            once.get(); // JIT and ONNX Runtime warm-up
+        }
         List<double[]> r = new ArrayList<>();
         for (int i = 0; i < runs; i++) {
             r.add(once.get());
@@ -307,7 +310,7 @@ public final class Bench {
         // ---- report
         md.append(String.format(Locale.ROOT, "## %s%n%n", label));
         md.append(String.format(Locale.ROOT, "Model `%s`; %d DDIM steps, guidance 7.5, 64x64, batch 1; median of %d "
-                + "runs after 2 warm-up runs.%n%n", model, steps, runs));
+                + "runs after %d warm-up runs.%n%n", model, steps, runs, WARMUP));
         md.append("| mode | per image ms | text ms | denoise ms | decode ms | / bare loop |\n|---|---|---|---|---|---|\n");
         row(md, "1 bare ONNX Runtime loop (no PNG)", bare, bare);
         row(md, "2 pipeline cores, one process", core, bare);

@@ -44,7 +44,14 @@ public interface StageSettings {
     @WithDefault("avx2")
     TorchGenerator.Kernel noiseKernel();
 
+    /**
+     * Whether idle ONNX Runtime threads spin-wait. Off by default: stage processes often share cores, and a
+     * spinning idle stage steals them from the busy one. Turn on when a process has its cores to itself.
+     */
+    @WithDefault("false")
+    boolean spinWait();
+
     default ExecutionOptions execution() {
-        return new ExecutionOptions(device(), deviceId(), threads(), requireGpu());
+        return new ExecutionOptions(device(), deviceId(), threads(), requireGpu(), spinWait());
     }
 }

@@ -9,9 +9,12 @@ import java.util.Locale;
  * @param deviceId CUDA device ordinal
  * @param intraOpThreads threads of the process-wide ONNX Runtime pool; 0 = the number of cores
  * @param requireGpu with device "cuda": fail at start-up instead of falling back to CPU
+ * @param spinWait whether idle pool threads spin between parallel sections (lower latency in a process that has
+ *     the cores to itself; wasted cycles stolen from the other stage processes when several share the cores)
  */
-public record ExecutionOptions(String device, int deviceId, int intraOpThreads, boolean requireGpu) {
-    public static final ExecutionOptions CPU = new ExecutionOptions("cpu", 0, 0, false);
+public record ExecutionOptions(String device, int deviceId, int intraOpThreads, boolean requireGpu,
+                               boolean spinWait) {
+    public static final ExecutionOptions CPU = new ExecutionOptions("cpu", 0, 0, false, true);
 
     public ExecutionOptions {
         device = device.toLowerCase(Locale.ROOT);

@@ -49,7 +49,7 @@ public final class OnnxModel implements AutoCloseable {
             throw new ModelContractException(component + ": no graph at " + file
                     + " (expected the Stable Diffusion ONNX layout: <model>/" + component + "/model.onnx)");
         }
-        OrtEnvironment env = OrtRuntime.environment(opts.intraOpThreads());
+        OrtEnvironment env = OrtRuntime.environment(opts);
         try (OrtSession.SessionOptions so = OrtRuntime.sessionOptions(opts, component)) {
             OrtSession session = env.createSession(file.toString(), so);
             try {

@@ -19,13 +19,15 @@ public final class OrtRuntime {
     private OrtRuntime() {
     }
 
-    /** The environment; the first caller's thread count sizes the pool for the life of the process. */
-    public static synchronized OrtEnvironment environment(int intraOpThreads) {
+    /** The environment; the first caller's options size the pool for the life of the process. */
+    public static synchronized OrtEnvironment environment(ExecutionOptions opts) {
+        int intraOpThreads = opts.intraOpThreads();
         if (env == null) {
             int threads = intraOpThreads > 0 ? intraOpThreads : Runtime.getRuntime().availableProcessors();
             try (OrtEnvironment.ThreadingOptions pool = new OrtEnvironment.ThreadingOptions()) {
                 pool.setGlobalIntraOpNumThreads(threads);
                 pool.setGlobalInterOpNumThreads(1);
+                pool.setGlobalSpinControl(opts.spinWait());
                 env = OrtEnvironment.getEnvironment(OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING, "sdserve", pool);
                 poolThreads = threads;
             } catch (OrtException | IllegalStateException e) {
