@@ -65,11 +65,9 @@ class PromptAdherenceTest {
         System.out.printf(Locale.ROOT, "Java pipeline prompt adherence over %d images: colour %.1f%%, background "
                         + "%.1f%%, shape %.1f%%, size %.1f%%%n", n, 100.0 * colour / n, 100.0 * background / n,
                 100.0 * shape / n, 100.0 * size / n);
-        assertTrue(colour >= 0.9 * n, "colour " + colour + "/" + n);
-        assertTrue(background >= 0.9 * n, "background " + background + "/" + n);
-        assertTrue(shape >= MIN_SHAPE * n, "shape " + shape + "/" + n);
+        // the demo model issue's aims; the PyTorch sampler measured 100% on every attribute (model card)
+        assertTrue(colour >= 0.95 * n, "colour " + colour + "/" + n);
+        assertTrue(background >= 0.95 * n, "background " + background + "/" + n);
+        assertTrue(shape >= 0.90 * n, "shape " + shape + "/" + n);
     }
-
-    /** Set from the model card's measured PyTorch figure, less a margin. */
-    private static final double MIN_SHAPE = 0.5;
 }
