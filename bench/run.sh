@@ -17,9 +17,9 @@ fi
 /usr/bin/python3 tools/bench-model/bench_torch.py --weights target/bench-model.pt --threads "$threads" --runs "$runs" \
   > target/torch-bench.json
 cp="bench/target/bench-0.1.0-SNAPSHOT.jar:bench/target/lib/*"
-java -cp "$cp" org.sdserve.bench.Bench --model models/sd-shapes-64 --label "Demo model (sd-shapes-64)" \
+java -Djava.util.logging.manager=org.jboss.logmanager.LogManager -cp "$cp" org.sdserve.bench.Bench --model models/sd-shapes-64 --label "Demo model (sd-shapes-64)" \
   --runs "$runs" --torch target/torch-demo.json --root . --out target/bench-demo.md > /dev/null
-java -cp "$cp" org.sdserve.bench.Bench --model target/bench-model --label "Bench model (random weights, UNet 192/384)" \
+java -Djava.util.logging.manager=org.jboss.logmanager.LogManager -cp "$cp" org.sdserve.bench.Bench --model target/bench-model --label "Bench model (random weights, UNet 384/768)" \
   --runs "$runs" --torch target/torch-bench.json --root . --out target/bench-bench.md > /dev/null
 {
   echo "# Benchmarks"

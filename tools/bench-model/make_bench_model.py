@@ -34,7 +34,7 @@ def make(channels):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench-model"))
-    ap.add_argument("--unet-channels", default="192,384")
+    ap.add_argument("--unet-channels", default="384,768")
     args = ap.parse_args()
     channels = tuple(int(c) for c in args.unet_channels.split(","))
     m = make(channels)

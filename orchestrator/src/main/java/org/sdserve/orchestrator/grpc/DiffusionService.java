@@ -19,7 +19,6 @@ import org.sdserve.proto.v1.DecodeRequest;
 import org.sdserve.proto.v1.DecodeResponse;
 import org.sdserve.proto.v1.DenoiseEvent;
 import org.sdserve.proto.v1.DenoiseRequest;
-import org.sdserve.proto.v1.DescribeRequest;
 import org.sdserve.proto.v1.DiffusionGrpc;
 import org.sdserve.proto.v1.EncodeRequest;
 import org.sdserve.proto.v1.EncodeResponse;
@@ -90,7 +89,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
 
         void run() {
             // 1. validate against the served model, resolve defaults and seeds
-            ModelDescription model = stages.describe().describe(DescribeRequest.getDefaultInstance());
+            ModelDescription model = stages.description();
             GenerateRequest job = validator.resolve(request, model);
             long[] seeds = RequestValidator.seeds(job);
             Accepted.Builder accepted = Accepted.newBuilder().setJobId(UUID.randomUUID().toString()).setResolved(job);

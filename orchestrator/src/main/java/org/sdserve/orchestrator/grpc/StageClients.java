@@ -4,6 +4,8 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.sdserve.common.grpc.StageChannels;
 import org.sdserve.proto.v1.DenoiserGrpc;
+import org.sdserve.proto.v1.DescribeRequest;
+import org.sdserve.proto.v1.ModelDescription;
 import org.sdserve.proto.v1.TextEncoderGrpc;
 import org.sdserve.proto.v1.VaeGrpc;
 
@@ -40,10 +42,28 @@ public final class StageClients implements AutoCloseable {
                 .withDeadlineAfter(timeouts.denoise().toMillis(), TimeUnit.MILLISECONDS);
     }
 
-    public DenoiserGrpc.DenoiserBlockingStub describe() {
-        return DenoiserGrpc.newBlockingStub(denoiser.nextLight())
-                .withDeadlineAfter(timeouts.describe().toMillis(), TimeUnit.MILLISECONDS);
+    /**
+     * What the denoiser replicas serve, asked at most every {@link #DESCRIBE_TTL_NANOS} (a round trip saved per
+     * job; replicas of a stage serve the same model, and a changed one is seen within the TTL).
+     */
+    public ModelDescription description() {
+        Cached c = described;
+        if (c == null || System.nanoTime() - c.at() > DESCRIBE_TTL_NANOS) {
+            ModelDescription d = DenoiserGrpc.newBlockingStub(denoiser.nextLight())
+                    .withDeadlineAfter(timeouts.describe().toMillis(), TimeUnit.MILLISECONDS)
+                    .describe(DescribeRequest.getDefaultInstance());
+            c = new Cached(d, System.nanoTime());
+            described = c;
+        }
+        return c.description();
     }
+
+    private static final long DESCRIBE_TTL_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+    private record Cached(ModelDescription description, long at) {
+    }
+
+    private volatile Cached described;
 
     public VaeGrpc.VaeBlockingStub vae() {
         return VaeGrpc.newBlockingStub(vae.next())
