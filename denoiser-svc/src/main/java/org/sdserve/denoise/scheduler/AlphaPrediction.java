@@ -1,5 +1,7 @@
 package org.sdserve.denoise.scheduler;
 
+import org.sdserve.common.tensor.FloatTensor;
+
 /**
  * The clean-sample estimate x0 of the alpha-space schedulers (DDIM, DDPM, LCM) from the model output at a timestep
  * with cumulative alpha a_t, by prediction_type: epsilon x0 = (x - sqrt(1 - a_t) e) / sqrt(a_t);
@@ -7,6 +9,22 @@ package org.sdserve.denoise.scheduler;
  */
 final class AlphaPrediction {
     private AlphaPrediction() {
+    }
+
+    /** Forward process in alpha space: sqrt(a_t) x + sqrt(1 - a_t) n. */
+    static FloatTensor noised(FloatTensor x, FloatTensor n, double alphaT) {
+        return combine(x, Math.sqrt(alphaT), n, Math.sqrt(1 - alphaT));
+    }
+
+    /** a x + b n, element by element. */
+    static FloatTensor combine(FloatTensor x, double a, FloatTensor n, double b) {
+        float[] xs = x.data();
+        float[] ns = n.data();
+        float[] out = new float[xs.length];
+        for (int i = 0; i < xs.length; i++) {
+            out[i] = (float) (a * xs[i] + b * ns[i]);
+        }
+        return new FloatTensor(x.shape(), out);
     }
 
     static double x0(String predictionType, double x, double out, double alphaT) {

@@ -43,6 +43,11 @@ public final class DdimScheduler implements Scheduler {
     }
 
     @Override
+    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
+        return AlphaPrediction.noised(original, noise, schedule.alphaCumprod((int) timestep(index)));
+    }
+
+    @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         int t = timesteps[index];
         int prev = t - config.numTrainTimesteps() / timesteps.length;

@@ -40,6 +40,11 @@ public final class DdpmScheduler implements Scheduler {
     }
 
     @Override
+    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
+        return AlphaPrediction.noised(original, noise, schedule.alphaCumprod((int) timestep(index)));
+    }
+
+    @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         int t = timesteps[index];
         int prev = index + 1 < timesteps.length ? timesteps[index + 1] : -1;

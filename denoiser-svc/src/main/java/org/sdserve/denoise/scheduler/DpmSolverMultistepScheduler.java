@@ -86,6 +86,13 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
         return Math.log(a) - Math.log(sigma * a);
     }
 
+    /** alpha_t x + sigma_t n with alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma alpha_t. */
+    @Override
+    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
+        double sigma = sigmas[index];
+        return AlphaPrediction.combine(original, alpha(sigma), noise, sigma * alpha(sigma));
+    }
+
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         double sigmaS = sigmas[index];

@@ -42,6 +42,12 @@ public final class EulerAncestralScheduler implements Scheduler {
         return true;
     }
 
+    /** x + n sigma (the sigma of step {@code index}). */
+    @Override
+    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
+        return AlphaPrediction.combine(original, 1, noise, s.sigmas()[index]);
+    }
+
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         double from = s.sigmas()[index];

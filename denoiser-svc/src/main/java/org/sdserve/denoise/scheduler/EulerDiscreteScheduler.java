@@ -52,6 +52,12 @@ public final class EulerDiscreteScheduler implements Scheduler {
         return new FloatTensor(sample.shape(), out);
     }
 
+    /** x + n sigma (the sigma of step {@code index}). */
+    @Override
+    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
+        return AlphaPrediction.combine(original, 1, noise, s.sigmas()[index]);
+    }
+
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         double sigma = s.sigmas()[index];

@@ -55,6 +55,12 @@ public final class HeunDiscreteScheduler implements Scheduler {
         return EulerDiscreteScheduler.scaled(sample, sigmas[index]);
     }
 
+    /** x + n sigma (the sigma of step {@code index}). */
+    @Override
+    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
+        return AlphaPrediction.combine(original, 1, noise, sigmas[index]);
+    }
+
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         boolean first = firstSample == null;

@@ -48,6 +48,11 @@ public final class LcmScheduler implements Scheduler {
     }
 
     @Override
+    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
+        return AlphaPrediction.noised(original, noise, schedule.alphaCumprod((int) timestep(index)));
+    }
+
+    @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         int t = timesteps[index];
         boolean last = index == timesteps.length - 1;

@@ -65,6 +65,12 @@ public final class LmsDiscreteScheduler implements Scheduler {
         return sum * (b - a) / 2;
     }
 
+    /** x + n sigma (the sigma of step {@code index}). */
+    @Override
+    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
+        return AlphaPrediction.combine(original, 1, noise, s.sigmas()[index]);
+    }
+
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         double sigma = s.sigmas()[index];
@@ -88,9 +94,10 @@ public final class LmsDiscreteScheduler implements Scheduler {
         }
         float[] out = new float[x.length];
         int newest = derivatives.size() - 1;
+        int terms = Math.min(order, derivatives.size()); // diffusers zips coefficients with the derivatives it has
         for (int i = 0; i < x.length; i++) {
             double v = x[i];
-            for (int k = 0; k < order; k++) {
+            for (int k = 0; k < terms; k++) {
                 v += c[k] * derivatives.get(newest - k)[i];
             }
             out[i] = (float) v;

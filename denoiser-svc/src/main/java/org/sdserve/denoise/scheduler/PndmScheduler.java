@@ -82,6 +82,11 @@ public final class PndmScheduler implements Scheduler {
     }
 
     @Override
+    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
+        return AlphaPrediction.noised(original, noise, schedule.alphaCumprod((int) timestep(index)));
+    }
+
+    @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         float[] out = index < prk.length ? stepPrk(modelOutput.data(), prk[index], sample.data())
                 : stepPlms(modelOutput.data(), plms[index - prk.length], sample.data());

@@ -31,6 +31,12 @@ public interface Scheduler {
      */
     StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise);
 
+    /**
+     * The forward process: {@code original} noised to the level of step {@code index} (diffusers' add_noise), the
+     * start of image-to-image and of resumed or partial runs.
+     */
+    FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index);
+
     /** Whether {@link #step} draws noise (ancestral / eta > 0). */
     default boolean stochastic() {
         return false;

@@ -49,6 +49,13 @@ public final class UniPcMultistepScheduler implements Scheduler {
         return Math.log(alpha(s)) - Math.log(s * alpha(s));
     }
 
+    /** alpha_t x + sigma_t n with alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma alpha_t. */
+    @Override
+    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
+        double sigma = sigmas[index];
+        return AlphaPrediction.combine(original, alpha(sigma), noise, sigma * alpha(sigma));
+    }
+
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         double sigma = sigmas[index];
