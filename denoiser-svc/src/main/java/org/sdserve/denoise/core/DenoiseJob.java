@@ -9,8 +9,8 @@ import org.sdserve.common.tensor.FloatTensor;
  * @param negativeEmbeds unconditional states, same shape; null when guidance is off
  * @param seeds one per image; B = seeds.length
  * @param initLatents optional starting latents [B, C, h, w] (UNet space) to resume at {@code startStep}
- * @param startStep, endStep run UNet calls [startStep, endStep) of the schedule (endStep 0 = to the end) and
- *     return the latents, so that a job can continue elsewhere from {@code initLatents} and {@code startStep}
+ * @param startStep first UNet call of the schedule to run (0-based); with initLatents, a job continues elsewhere
+ * @param endStep run UNet calls [startStep, endStep) and return the latents (0 = to the end)
  */
 public record DenoiseJob(FloatTensor promptEmbeds, FloatTensor negativeEmbeds, int width, int height, int steps,
                          float guidanceScale, String scheduler, long[] seeds, int previewInterval, float eta,

@@ -33,7 +33,7 @@ class DenoiserStageTest {
         denoiser.close();
     }
 
-    /** Text states from the reference run are not stored; any [B,77,W] works for the loop's contracts. */
+    /** Any [B,77,W] states exercise the loop's contracts; the UNet's numbers are checked in the test below. */
     private static FloatTensor embeds() {
         return DemoModel.pattern(new long[] {1, 77, 128}, 0.01);
     }
