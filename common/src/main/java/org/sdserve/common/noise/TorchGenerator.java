@@ -7,8 +7,9 @@ package org.sdserve.common.noise;
  * Tensors of >= 16 elements: all uniforms first, then Box-Muller on each block of 16 (element j with j+8),
  * the last block redrawn if the size is not a multiple of 16 (aten/src/ATen/native/cpu/DistributionTemplates.h,
  * normal_fill). Smaller tensors use the scalar double path with its cached second value.
- * The Box-Muller arithmetic follows torch's scalar ("default" capability) kernel: float log, sqrt, sin, cos
- * (glibc's logf/sinf/cosf, correctly rounded here by rounding the double results). torch's AVX2 kernel uses float polynomial approximations and differs by up to ~2e-6.
+ * Two kernels, as torch has: {@link Kernel#AVX2} (what torch runs on x86 CPUs with AVX2, most users; bit-exact,
+ * see {@link Avx2Math}) and {@link Kernel#DEFAULT} (torch's scalar kernel, {@code ATEN_CPU_CAPABILITY=default}:
+ * glibc's logf and sincosf, bit-exact with glibc 2.36's FMA variants on x86-64, see {@link GlibcMath}).
  */
 public final class TorchGenerator {
     /** Which of torch's CPU normal kernels to reproduce. */
@@ -117,11 +118,12 @@ public final class TorchGenerator {
         for (int j = 0; j < 8; j++) {
             float u1 = 1f - d[base + j];
             float u2 = d[base + j + 8];
-            // torch's normal_fill_16 (scalar kernel): radius and theta are float; cos/sin are the float overloads
-            float radius = (float) Math.sqrt(-2f * (float) Math.log(u1));
+            // torch's normal_fill_16 (scalar kernel): float logf, sqrtf, theta as float, sincosf; then * std + mean
+            // (std 1, mean 0: the + 0 turns -0 into +0, as torch's does)
+            float radius = (float) Math.sqrt(-2f * GlibcMath.logf(u1));
             float theta = (float) (2.0 * Math.PI * u2);
-            d[base + j] = radius * (float) Math.cos(theta);
-            d[base + j + 8] = radius * (float) Math.sin(theta);
+            d[base + j] = radius * GlibcMath.cosf(theta) + 0f;
+            d[base + j + 8] = radius * GlibcMath.sinf(theta) + 0f;
         }
     }
 }

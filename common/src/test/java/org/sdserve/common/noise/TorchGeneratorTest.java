@@ -52,9 +52,9 @@ class TorchGeneratorTest {
 
     @Test
     void reproducesTorchDefaultKernel() throws Exception {
-        // The scalar kernel; glibc's sinf/cosf are not always correctly rounded, so ~2% of values differ by 1 ulp.
-        double worst = compare("default", 2.4e-7);
-        System.out.println("TorchGenerator vs torch default kernel: largest deviation " + worst);
+        // The scalar kernel with glibc 2.36's logf / sincosf (FMA variants), reproduced bit for bit
+        double worst = compare("default", 0);
+        assertEquals(0, worst);
     }
 
     @Test
