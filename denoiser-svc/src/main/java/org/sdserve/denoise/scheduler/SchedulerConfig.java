@@ -36,8 +36,8 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
 
     /** SD 1.5's config: what the demo model ships and what the scheduler tests start from. */
     public static SchedulerConfig sd15() {
-        return new SchedulerConfig(1000, 0.00085, 0.012, "scaled_linear", null, false, 1, "leading", "epsilon",
-                false, 1.0, false, "zero", true, true);
+        return new Builder().betas(1000, 0.00085, 0.012, "scaled_linear").alphaToOne(false).spacing("leading", 1)
+                .skipPrk(true).build();
     }
 
     public SchedulerConfig {
@@ -64,51 +64,138 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
     }
 
     public SchedulerConfig withBetas(int n, double start, double end, String schedule) {
-        return new SchedulerConfig(n, start, end, schedule, trainedBetas, setAlphaToOne, stepsOffset,
-                timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal, skipPrkSteps);
+        return toBuilder().betas(n, start, end, schedule).build();
     }
 
     public SchedulerConfig withSpacing(String spacing, int offset) {
-        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
-                offset, spacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal, skipPrkSteps);
+        return toBuilder().spacing(spacing, offset).build();
     }
 
     public SchedulerConfig withPrediction(String type) {
-        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
-                stepsOffset, timestepSpacing, type, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal, skipPrkSteps);
+        return toBuilder().prediction(type).build();
     }
 
     public SchedulerConfig withKarras(boolean karras) {
-        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
-                stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, karras, finalSigmasType,
-                lowerOrderFinal, skipPrkSteps);
+        return toBuilder().karras(karras).build();
     }
 
     public SchedulerConfig withDpmFinal(String sigmasType, boolean lowerOrder) {
-        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
-                stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, sigmasType,
-                lowerOrder, skipPrkSteps);
+        return toBuilder().dpmFinal(sigmasType, lowerOrder).build();
     }
 
     public SchedulerConfig withSkipPrk(boolean skip) {
-        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
-                stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal, skip);
+        return toBuilder().skipPrk(skip).build();
     }
 
     public SchedulerConfig withClipSample(boolean clip) {
-        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
-                stepsOffset, timestepSpacing, predictionType, clip, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal, skipPrkSteps);
+        return toBuilder().clipSample(clip).build();
     }
 
     public SchedulerConfig withAlphaToOne(boolean one) {
-        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, one,
-                stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas, finalSigmasType,
-                lowerOrderFinal, skipPrkSteps);
+        return toBuilder().alphaToOne(one).build();
+    }
+
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.numTrainTimesteps = numTrainTimesteps;
+        b.betaStart = betaStart;
+        b.betaEnd = betaEnd;
+        b.betaSchedule = betaSchedule;
+        b.trainedBetas = trainedBetas;
+        b.setAlphaToOne = setAlphaToOne;
+        b.stepsOffset = stepsOffset;
+        b.timestepSpacing = timestepSpacing;
+        b.predictionType = predictionType;
+        b.clipSample = clipSample;
+        b.clipSampleRange = clipSampleRange;
+        b.useKarrasSigmas = useKarrasSigmas;
+        b.finalSigmasType = finalSigmasType;
+        b.lowerOrderFinal = lowerOrderFinal;
+        b.skipPrkSteps = skipPrkSteps;
+        return b;
+    }
+
+    /** diffusers' defaults where a config is silent (linear betas 0.0001..0.02 over 1000 steps, leading, epsilon). */
+    public static final class Builder {
+        private int numTrainTimesteps = 1000;
+        private double betaStart = 0.0001;
+        private double betaEnd = 0.02;
+        private String betaSchedule = "linear";
+        private double[] trainedBetas;
+        private boolean setAlphaToOne = true;
+        private int stepsOffset;
+        private String timestepSpacing = "leading";
+        private String predictionType = "epsilon";
+        private boolean clipSample;
+        private double clipSampleRange = 1.0;
+        private boolean useKarrasSigmas;
+        private String finalSigmasType = "zero";
+        private boolean lowerOrderFinal = true;
+        private boolean skipPrkSteps;
+
+        public Builder betas(int n, double start, double end, String schedule) {
+            numTrainTimesteps = n;
+            betaStart = start;
+            betaEnd = end;
+            betaSchedule = schedule;
+            return this;
+        }
+
+        public Builder trainedBetas(double[] betas) {
+            trainedBetas = betas;
+            if (betas != null) {
+                numTrainTimesteps = betas.length;
+            }
+            return this;
+        }
+
+        public Builder spacing(String spacing, int offset) {
+            timestepSpacing = spacing;
+            stepsOffset = offset;
+            return this;
+        }
+
+        public Builder prediction(String type) {
+            predictionType = type;
+            return this;
+        }
+
+        public Builder karras(boolean karras) {
+            useKarrasSigmas = karras;
+            return this;
+        }
+
+        public Builder dpmFinal(String sigmasType, boolean lowerOrder) {
+            finalSigmasType = sigmasType;
+            lowerOrderFinal = lowerOrder;
+            return this;
+        }
+
+        public Builder skipPrk(boolean skip) {
+            skipPrkSteps = skip;
+            return this;
+        }
+
+        public Builder clipSample(boolean clip) {
+            clipSample = clip;
+            return this;
+        }
+
+        public Builder clipSampleRange(double range) {
+            clipSampleRange = range;
+            return this;
+        }
+
+        public Builder alphaToOne(boolean one) {
+            setAlphaToOne = one;
+            return this;
+        }
+
+        public SchedulerConfig build() {
+            return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
+                    stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas,
+                    finalSigmasType, lowerOrderFinal, skipPrkSteps);
+        }
     }
 
     /**
@@ -141,15 +228,17 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
                 trained[i] = tb.get(i).asDouble();
             }
         }
-        int steps = n.path("num_train_timesteps").asInt(1000);
-        return new SchedulerConfig(trained != null ? trained.length : steps,
-                n.path("beta_start").asDouble(0.0001), n.path("beta_end").asDouble(0.02),
-                n.path("beta_schedule").asText("linear"), trained, n.path("set_alpha_to_one").asBoolean(true),
-                n.path("steps_offset").asInt(0), n.path("timestep_spacing").asText("leading"),
-                n.path("prediction_type").asText("epsilon"), n.path("clip_sample").asBoolean(false),
-                n.path("clip_sample_range").asDouble(1.0), n.path("use_karras_sigmas").asBoolean(false),
-                n.path("final_sigmas_type").asText("zero"), n.path("lower_order_final").asBoolean(true),
-                n.path("skip_prk_steps").asBoolean(false));
+        return new Builder()
+                .betas(n.path("num_train_timesteps").asInt(1000), n.path("beta_start").asDouble(0.0001),
+                        n.path("beta_end").asDouble(0.02), n.path("beta_schedule").asText("linear"))
+                .trainedBetas(trained).alphaToOne(n.path("set_alpha_to_one").asBoolean(true))
+                .spacing(n.path("timestep_spacing").asText("leading"), n.path("steps_offset").asInt(0))
+                .prediction(n.path("prediction_type").asText("epsilon"))
+                .clipSample(n.path("clip_sample").asBoolean(false))
+                .clipSampleRange(n.path("clip_sample_range").asDouble(1.0))
+                .karras(n.path("use_karras_sigmas").asBoolean(false))
+                .dpmFinal(n.path("final_sigmas_type").asText("zero"), n.path("lower_order_final").asBoolean(true))
+                .skipPrk(n.path("skip_prk_steps").asBoolean(false)).build();
     }
 
     private static void refuseIf(boolean bad, String what) {
