@@ -8,43 +8,19 @@ import org.sdserve.common.noise.NoiseSource;
  * x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t); x_prev = sqrt(a_prev) x0 + sqrt(1 - a_prev - s^2) eps + s z,
  * s = eta * sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)). eta = 0 is deterministic.
  */
-public final class DdimScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final NoiseSchedule schedule;
-    private final int[] timesteps;
+public final class DdimScheduler extends AlphaScheduler {
     private final float eta;
     private final float finalAlphaCumprod;
 
     public DdimScheduler(SchedulerConfig config, int steps, float eta) {
-        this.config = config;
-        this.schedule = new NoiseSchedule(config);
-        double[] ts = Spacing.timesteps(config, steps, true);
-        this.timesteps = new int[steps];
-        for (int i = 0; i < steps; i++) {
-            timesteps[i] = (int) ts[i];
-        }
+        super(config, spaced(config, steps));
         this.eta = eta;
         this.finalAlphaCumprod = config.setAlphaToOne() ? 1f : schedule.alphaCumprod(0);
     }
 
     @Override
-    public int steps() {
-        return timesteps.length;
-    }
-
-    @Override
-    public double timestep(int index) {
-        return timesteps[index];
-    }
-
-    @Override
     public boolean stochastic() {
         return eta > 0;
-    }
-
-    @Override
-    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
-        return AlphaPrediction.noised(original, noise, schedule.alphaCumprod((int) timestep(index)));
     }
 
     @Override

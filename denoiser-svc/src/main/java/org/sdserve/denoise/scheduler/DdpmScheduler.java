@@ -9,39 +9,15 @@ import org.sdserve.common.tensor.FloatTensor;
  * variance = (1 - a_prev) / (1 - a_t) beta_t (at least 1e-20), noise added for t > 0; beta_t = 1 - a_t / a_prev
  * between consecutive timesteps of the run.
  */
-public final class DdpmScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final NoiseSchedule schedule;
-    private final int[] timesteps;
+public final class DdpmScheduler extends AlphaScheduler {
 
     public DdpmScheduler(SchedulerConfig config, int steps) {
-        this.config = config;
-        this.schedule = new NoiseSchedule(config);
-        double[] ts = Spacing.timesteps(config, steps, true);
-        this.timesteps = new int[steps];
-        for (int i = 0; i < steps; i++) {
-            timesteps[i] = (int) ts[i];
-        }
-    }
-
-    @Override
-    public int steps() {
-        return timesteps.length;
-    }
-
-    @Override
-    public double timestep(int index) {
-        return timesteps[index];
+        super(config, spaced(config, steps));
     }
 
     @Override
     public boolean stochastic() {
         return true;
-    }
-
-    @Override
-    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
-        return AlphaPrediction.noised(original, noise, schedule.alphaCumprod((int) timestep(index)));
     }
 
     @Override

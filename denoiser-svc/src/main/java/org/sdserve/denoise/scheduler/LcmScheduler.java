@@ -10,46 +10,31 @@ import org.sdserve.common.tensor.FloatTensor;
  * denoised estimate c_out x0 + c_skip x (c_skip = 0.25 / ((10 t)^2 + 0.25), c_out = 10 t / sqrt((10 t)^2 + 0.25)),
  * re-noised to the next timestep with fresh noise except at the last step. Meant for LCM-distilled UNets.
  */
-public final class LcmScheduler implements Scheduler {
+public final class LcmScheduler extends AlphaScheduler {
     private static final int ORIGINAL_STEPS = 50;
     private static final double TIMESTEP_SCALING = 10.0;
-    private final SchedulerConfig config;
-    private final NoiseSchedule schedule;
-    private final int[] timesteps;
     private final float finalAlphaCumprod;
 
     public LcmScheduler(SchedulerConfig config, int steps) {
+        super(config, distilledTimesteps(config, steps));
+        this.finalAlphaCumprod = config.setAlphaToOne() ? 1f : schedule.alphaCumprod(0);
+    }
+
+    private static int[] distilledTimesteps(SchedulerConfig config, int steps) {
         InvalidRequestException.require(steps <= ORIGINAL_STEPS, "lcm: steps must be at most %d, got %d",
                 ORIGINAL_STEPS, steps);
-        this.config = config;
-        this.schedule = new NoiseSchedule(config);
-        this.finalAlphaCumprod = config.setAlphaToOne() ? 1f : schedule.alphaCumprod(0);
         int k = config.numTrainTimesteps() / ORIGINAL_STEPS;
-        this.timesteps = new int[steps];
+        int[] ts = new int[steps];
         for (int i = 0; i < steps; i++) {
             int idx = (int) Math.floor((double) i * ORIGINAL_STEPS / steps); // floor(linspace(0, 50, n, endpoint=False))
-            timesteps[i] = (ORIGINAL_STEPS - idx) * k - 1; // origin reversed: 999, 979, ...
+            ts[i] = (ORIGINAL_STEPS - idx) * k - 1; // origin reversed: 999, 979, ...
         }
-    }
-
-    @Override
-    public int steps() {
-        return timesteps.length;
-    }
-
-    @Override
-    public double timestep(int index) {
-        return timesteps[index];
+        return ts;
     }
 
     @Override
     public boolean stochastic() {
         return true;
-    }
-
-    @Override
-    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
-        return AlphaPrediction.noised(original, noise, schedule.alphaCumprod((int) timestep(index)));
     }
 
     @Override
