@@ -8,7 +8,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 model="$(cd "${1:-$root/models/sd-shapes-64}" && pwd)"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
-run() { local module=$1; shift; env "$@" java -jar "$root/$module/target/quarkus-app/quarkus-run.jar" & pids+=($!); }
+jvm="${SD_JAVA_OPTS:--XX:+UseSerialGC -Xms32m -Xmx512m}"  # small bounded heaps: a stage keeps little alive
+run() { local module=$1; shift; env "$@" java $jvm -jar "$root/$module/target/quarkus-app/quarkus-run.jar" & pids+=($!); }
 run text-encoder-svc SD_TEXT_ENCODER_MODEL_DIR="$model" SD_TEXT_ENCODER_PORT=50051
 run denoiser-svc SD_DENOISER_MODEL_DIR="$model" SD_DENOISER_PORT=50052
 run denoiser-svc SD_DENOISER_MODEL_DIR="$model" SD_DENOISER_PORT=50054

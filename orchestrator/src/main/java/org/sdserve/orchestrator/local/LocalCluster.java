@@ -29,6 +29,14 @@ public final class LocalCluster implements AutoCloseable {
     public record Service(String module, int port, Process process, Path log) {
     }
 
+    /**
+     * JVM options of each service process: a serial collector and a bounded heap keep a stage's resident memory near
+     * its model's size (a stage allocates little that lives; G1 would grow the heap towards -Xmx first).
+     * Override with the environment variable SD_JAVA_OPTS.
+     */
+    static final List<String> JVM_OPTIONS = List.of(System.getenv().getOrDefault("SD_JAVA_OPTS",
+            "-XX:+UseSerialGC -Xms32m -Xmx512m").trim().split("\\s+"));
+
     private final List<Service> services = new ArrayList<>();
     private final Service orchestrator;
 
@@ -76,7 +84,10 @@ public final class LocalCluster implements AutoCloseable {
         }
         int port = freePort();
         Path log = logs.resolve(module + "-" + UUID.randomUUID().toString().substring(0, 8) + ".log");
-        ProcessBuilder pb = new ProcessBuilder("java", "-Xmx1g", "-jar", jar.toString()).redirectErrorStream(true)
+        List<String> cmd = new ArrayList<>(List.of("java"));
+        cmd.addAll(JVM_OPTIONS);
+        cmd.addAll(List.of("-jar", jar.toString()));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(log.toFile());
         pb.environment().put(prefix + "_PORT", String.valueOf(port));
         pb.environment().put(prefix + "_MODEL_DIR", model);
