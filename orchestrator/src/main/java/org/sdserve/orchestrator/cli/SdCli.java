@@ -65,9 +65,10 @@ public final class SdCli {
     }
 
     int run(String[] args) {
-        if (args.length < 2 || !args[0].equals("generate")) {
+        boolean help = java.util.Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h"));
+        if (help || args.length < 2 || !args[0].equals("generate")) {
             err.print(usage());
-            return args.length > 0 && (args[0].equals("--help") || args[0].equals("-h")) ? 0 : 2;
+            return help ? 0 : 2;
         }
         GenerateRequest.Builder req = GenerateRequest.newBuilder().setPrompt(args[1]);
         String output = "out.png";
