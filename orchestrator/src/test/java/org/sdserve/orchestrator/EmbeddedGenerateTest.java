@@ -207,6 +207,23 @@ class EmbeddedGenerateTest {
     }
 
     @Test
+    void aStageThatCannotBeReachedGivesUnavailable() {
+        String name = "no-stages-" + UUID.randomUUID();
+        String nowhere = "nowhere-" + UUID.randomUUID();
+        StageClients down = new StageClients(org.sdserve.common.grpc.StageChannels.inProcess("text-encoder", nowhere,
+                1 << 20), org.sdserve.common.grpc.StageChannels.inProcess("denoiser", nowhere, 1 << 20),
+                org.sdserve.common.grpc.StageChannels.inProcess("vae", nowhere, 1 << 20), StageClients.Timeouts.DEFAULT);
+        try (down; ServiceHost host = ServiceHost.inProcess(name, 1 << 20, List.of(new DiffusionService(down,
+                new RequestValidator(Limits.DEFAULT, () -> 1L), 1)))) {
+            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                    () -> Events.generate(ch, request("a red circle", 1).build()));
+            assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.getStatus().toString());
+            ch.shutdownNow();
+        }
+    }
+
+    @Test
     void badRequestsGetInvalidArgumentWithAMessageThatSaysWhatWasExpected() {
         assertRefused(r -> r.setSteps(500), "steps must be in [1, 200], got 500");
         assertRefused(r -> r.setWidth(72), "width must be a multiple of 16 in [16, 2048], got 72");
