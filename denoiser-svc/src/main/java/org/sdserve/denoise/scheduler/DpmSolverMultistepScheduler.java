@@ -77,11 +77,13 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
         return sigmas[index];
     }
 
-    private static double alpha(double sigma) {
+    /** alpha_t = 1 / sqrt(sigma^2 + 1) of the variance-preserving process. */
+    static double alpha(double sigma) {
         return 1 / Math.sqrt(sigma * sigma + 1);
     }
 
-    private static double lambda(double sigma) {
+    /** lambda = log(alpha_t / sigma_t), the half log-SNR. */
+    static double lambda(double sigma) {
         double a = alpha(sigma);
         return Math.log(a) - Math.log(sigma * a);
     }

@@ -8,33 +8,10 @@ import org.sdserve.common.noise.NoiseSource;
  * sigma_down, then fresh noise of scale sigma_up, where sigma_up = sqrt(sigma_next^2 (sigma^2 - sigma_next^2)
  * / sigma^2) and sigma_down = sqrt(sigma_next^2 - sigma_up^2). Noise is drawn at every step, per image.
  */
-public final class EulerAncestralScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final SigmaSchedule s;
+public final class EulerAncestralScheduler extends SigmaScheduler {
 
     public EulerAncestralScheduler(SchedulerConfig config, int steps) {
-        this.config = config;
-        this.s = SigmaSchedule.euler(config, steps, false);
-    }
-
-    @Override
-    public int steps() {
-        return s.timesteps().length;
-    }
-
-    @Override
-    public double timestep(int index) {
-        return s.timesteps()[index];
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return s.initNoiseSigma();
-    }
-
-    @Override
-    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
-        return EulerDiscreteScheduler.scaled(sample, s.sigmas()[index]);
+        super(config, SigmaSchedule.euler(config, steps, false));
     }
 
     @Override
@@ -42,16 +19,10 @@ public final class EulerAncestralScheduler implements Scheduler {
         return true;
     }
 
-    /** x + n sigma (the sigma of step {@code index}). */
-    @Override
-    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
-        return AlphaPrediction.combine(original, 1, noise, s.sigmas()[index]);
-    }
-
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
-        double from = s.sigmas()[index];
-        double to = s.sigmas()[index + 1];
+        double from = sigmas[index];
+        double to = sigmas[index + 1];
         double up = Math.sqrt(to * to * (from * from - to * to) / (from * from));
         double down = Math.sqrt(to * to - up * up);
         double dt = down - from;

@@ -9,56 +9,32 @@ import org.sdserve.common.tensor.FloatTensor;
  * the two slopes, so a run of N steps makes 2N - 1 calls (steps() counts calls). Timesteps and sigmas are the
  * Euler ones with every inner entry doubled.
  */
-public final class HeunDiscreteScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final double[] timesteps;
-    private final double[] sigmas;
-    private final float initNoiseSigma;
+public final class HeunDiscreteScheduler extends SigmaScheduler {
     private float[] prevDerivative;
     private float[] firstSample;
     private double dt;
 
     public HeunDiscreteScheduler(SchedulerConfig config, int steps, boolean karras) {
-        this.config = config;
-        SigmaSchedule s = SigmaSchedule.euler(config, steps, karras);
-        this.initNoiseSigma = s.initNoiseSigma();
-        timesteps = new double[2 * steps - 1];
-        sigmas = new double[2 * steps];
-        timesteps[0] = s.timesteps()[0];
-        sigmas[0] = s.sigmas()[0];
-        for (int i = 1; i < steps; i++) {
-            timesteps[2 * i - 1] = s.timesteps()[i];
-            timesteps[2 * i] = s.timesteps()[i];
-            sigmas[2 * i - 1] = s.sigmas()[i];
-            sigmas[2 * i] = s.sigmas()[i];
+        this(config, SigmaSchedule.euler(config, steps, karras));
+    }
+
+    private HeunDiscreteScheduler(SchedulerConfig config, SigmaSchedule s) {
+        super(config, doubled(s.timesteps(), s.timesteps().length), doubled(s.sigmas(), s.sigmas().length - 1),
+                s.initNoiseSigma());
+    }
+
+    /** v[0], then v[1..end) each twice, then the rest once: diffusers' repeat_interleave of the inner entries. */
+    private static double[] doubled(double[] v, int end) {
+        double[] out = new double[v.length + end - 1];
+        int k = 0;
+        out[k++] = v[0];
+        for (int i = 1; i < v.length; i++) {
+            out[k++] = v[i];
+            if (i < end) {
+                out[k++] = v[i];
+            }
         }
-        sigmas[2 * steps - 1] = s.sigmas()[steps];
-    }
-
-    @Override
-    public int steps() {
-        return timesteps.length;
-    }
-
-    @Override
-    public double timestep(int index) {
-        return timesteps[index];
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return initNoiseSigma;
-    }
-
-    @Override
-    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
-        return EulerDiscreteScheduler.scaled(sample, sigmas[index]);
-    }
-
-    /** x + n sigma (the sigma of step {@code index}). */
-    @Override
-    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
-        return AlphaPrediction.combine(original, 1, noise, sigmas[index]);
+        return out;
     }
 
     @Override

@@ -11,44 +11,21 @@ import org.sdserve.common.tensor.FloatTensor;
  * integral over [sigma_i, sigma_{i+1}] of the Lagrange basis polynomial of node sigma_{i-k}. The integrand is a
  * polynomial of degree <= 3, integrated exactly here (diffusers uses scipy's quad, exact for it too).
  */
-public final class LmsDiscreteScheduler implements Scheduler {
+public final class LmsDiscreteScheduler extends SigmaScheduler {
     private static final int ORDER = 4;
     private static final double[] GL_X = {-0.8611363115940526, -0.3399810435848563, 0.3399810435848563,
         0.8611363115940526};
     private static final double[] GL_W = {0.3478548451374538, 0.6521451548625461, 0.6521451548625461,
         0.3478548451374538};
-    private final SchedulerConfig config;
-    private final SigmaSchedule s;
     private final List<float[]> derivatives = new ArrayList<>();
 
     public LmsDiscreteScheduler(SchedulerConfig config, int steps, boolean karras) {
-        this.config = config;
-        this.s = SigmaSchedule.euler(config, steps, karras);
-    }
-
-    @Override
-    public int steps() {
-        return s.timesteps().length;
-    }
-
-    @Override
-    public double timestep(int index) {
-        return s.timesteps()[index];
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return s.initNoiseSigma();
-    }
-
-    @Override
-    public FloatTensor scaleModelInput(FloatTensor sample, int index) {
-        return EulerDiscreteScheduler.scaled(sample, s.sigmas()[index]);
+        super(config, SigmaSchedule.euler(config, steps, karras));
     }
 
     /** Integral over [sigma_i, sigma_{i+1}] of prod_{j != k} (tau - sigma_{i-j}) / (sigma_{i-k} - sigma_{i-j}). */
     private double coefficient(int order, int i, int k) {
-        double[] sig = s.sigmas();
+        double[] sig = sigmas;
         double a = sig[i];
         double b = sig[i + 1];
         double sum = 0;
@@ -65,15 +42,9 @@ public final class LmsDiscreteScheduler implements Scheduler {
         return sum * (b - a) / 2;
     }
 
-    /** x + n sigma (the sigma of step {@code index}). */
-    @Override
-    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
-        return AlphaPrediction.combine(original, 1, noise, s.sigmas()[index]);
-    }
-
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
-        double sigma = s.sigmas()[index];
+        double sigma = sigmas[index];
         float[] m = modelOutput.data();
         float[] x = sample.data();
         float[] x0 = new float[x.length];

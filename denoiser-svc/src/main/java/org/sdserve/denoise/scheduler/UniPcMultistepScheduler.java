@@ -1,5 +1,8 @@
 package org.sdserve.denoise.scheduler;
 
+import static org.sdserve.denoise.scheduler.DpmSolverMultistepScheduler.alpha;
+import static org.sdserve.denoise.scheduler.DpmSolverMultistepScheduler.lambda;
+
 import org.sdserve.common.noise.NoiseSource;
 import org.sdserve.common.tensor.FloatTensor;
 
@@ -39,14 +42,6 @@ public final class UniPcMultistepScheduler implements Scheduler {
     @Override
     public double timestep(int index) {
         return timesteps[index];
-    }
-
-    private static double alpha(double s) {
-        return 1 / Math.sqrt(s * s + 1);
-    }
-
-    private static double lambda(double s) {
-        return Math.log(alpha(s)) - Math.log(s * alpha(s));
     }
 
     /** alpha_t x + sigma_t n with alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma alpha_t. */
