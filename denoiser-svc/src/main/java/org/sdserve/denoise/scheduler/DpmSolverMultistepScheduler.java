@@ -88,10 +88,13 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
         return Math.log(a) - Math.log(sigma * a);
     }
 
-    /** alpha_t x + sigma_t n with alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma alpha_t. */
     @Override
     public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
-        double sigma = sigmas[index];
+        return noised(original, noise, sigmas[index]);
+    }
+
+    /** alpha_t x + sigma_t n with alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma alpha_t. */
+    static FloatTensor noised(FloatTensor original, FloatTensor noise, double sigma) {
         return AlphaPrediction.combine(original, alpha(sigma), noise, sigma * alpha(sigma));
     }
 

@@ -44,11 +44,9 @@ public final class UniPcMultistepScheduler implements Scheduler {
         return timesteps[index];
     }
 
-    /** alpha_t x + sigma_t n with alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma alpha_t. */
     @Override
     public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
-        double sigma = sigmas[index];
-        return AlphaPrediction.combine(original, alpha(sigma), noise, sigma * alpha(sigma));
+        return DpmSolverMultistepScheduler.noised(original, noise, sigmas[index]);
     }
 
     @Override
