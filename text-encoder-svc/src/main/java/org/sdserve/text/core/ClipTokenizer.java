@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -149,25 +150,24 @@ public final class ClipTokenizer {
 
     /**
      * transformers' BasicTokenizer(do_lower_case, no accent stripping, no punctuation split) followed by the
-     * join: drop control characters, whitespace to spaces, spaces around CJK ideographs, lower-case.
+     * join: drop control characters, whitespace to spaces, spaces around CJK ideographs, NFC, split on
+     * whitespace, lower-case each word.
      */
     static String clean(String text) {
         StringBuilder sb = new StringBuilder(text.length());
         text.codePoints().forEach(cp -> {
-            if (cp == 0 || cp == 0xFFFD) {
+            if (cp == 0 || cp == 0xFFFD || isControl(cp)) {
                 return;
             }
-            if (Character.isWhitespace(cp) || Character.isSpaceChar(cp)) {
+            if (isWhitespace(cp)) {
                 sb.append(' ');
-            } else if (isControl(cp)) {
-                return;
             } else if (isCjk(cp)) {
                 sb.append(' ').appendCodePoint(cp).append(' ');
             } else {
                 sb.appendCodePoint(cp);
             }
         });
-        String[] words = sb.toString().trim().split(" +");
+        String[] words = Normalizer.normalize(sb, Normalizer.Form.NFC).trim().split(" +");
         StringBuilder out = new StringBuilder(sb.length());
         for (String w : words) {
             if (!w.isEmpty()) {
@@ -180,12 +180,24 @@ public final class ClipTokenizer {
         return out.toString();
     }
 
+    /** Python's category "C*" (control, format, private use, surrogate, unassigned) but tab, LF and CR. */
     private static boolean isControl(int cp) {
         if (cp == '\t' || cp == '\n' || cp == '\r') {
             return false;
         }
         int type = Character.getType(cp);
-        return type == Character.CONTROL || type == Character.FORMAT;
+        return type == Character.CONTROL || type == Character.FORMAT || type == Character.PRIVATE_USE
+                || type == Character.SURROGATE || type == Character.UNASSIGNED;
+    }
+
+    /**
+     * Space, tab, LF, CR and category Zs (BERT's whitespace), and the line and paragraph separators that the
+     * later {@code str.split()} splits on.
+     */
+    private static boolean isWhitespace(int cp) {
+        int type = Character.getType(cp);
+        return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || type == Character.SPACE_SEPARATOR
+                || type == Character.LINE_SEPARATOR || type == Character.PARAGRAPH_SEPARATOR;
     }
 
     private static boolean isCjk(int cp) {
