@@ -20,34 +20,49 @@ public final class DdpmScheduler extends AlphaScheduler {
         return true;
     }
 
+    /**
+     * One step in float32 scalars, in diffusers' order of operations: beta_t = 1 - a_t / a_prev loses most of its
+     * digits to cancellation near t = 0, and reproducing diffusers' values needs the same rounding there.
+     */
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         int t = timesteps[index];
         int prev = index + 1 < timesteps.length ? timesteps[index + 1] : -1;
-        double aT = schedule.alphaCumprod(t);
-        double aPrev = prev >= 0 ? schedule.alphaCumprod(prev) : 1.0;
-        double bT = 1 - aT;
-        double bPrev = 1 - aPrev;
-        double curAlpha = aT / aPrev;
-        double curBeta = 1 - curAlpha;
-        double cX0 = Math.sqrt(aPrev) * curBeta / bT;
-        double cX = Math.sqrt(curAlpha) * bPrev / bT;
-        double std = Math.sqrt(Math.max(bPrev / bT * curBeta, 1e-20));
+        float aT = schedule.alphaCumprod(t);
+        float aPrev = prev >= 0 ? schedule.alphaCumprod(prev) : 1f;
+        float bT = 1f - aT;
+        float bPrev = 1f - aPrev;
+        float curAlpha = aT / aPrev;
+        float curBeta = 1f - curAlpha;
+        float cX0 = sqrt(aPrev) * curBeta / bT;
+        float cX = sqrt(curAlpha) * bPrev / bT;
+        float std = sqrt(Math.max(bPrev / bT * curBeta, 1e-20f));
+        float sqrtAT = sqrt(aT);
+        float sqrtBT = sqrt(bT);
         float[] z = t > 0 ? noise.randn(sample.shape()).data() : null;
         float[] m = modelOutput.data();
         float[] x = sample.data();
         float[] x0 = new float[x.length];
         float[] out = new float[x.length];
-        double range = config.clipSampleRange();
+        float range = (float) config.clipSampleRange();
         for (int i = 0; i < x.length; i++) {
-            double p = AlphaPrediction.x0(config.predictionType(), x[i], m[i], aT);
+            float p = switch (config.predictionType()) {
+                case "epsilon" -> (x[i] - sqrtBT * m[i]) / sqrtAT;
+                case "v_prediction" -> sqrtAT * x[i] - sqrtBT * m[i];
+                default -> m[i];
+            };
             if (config.clipSample()) {
                 p = Math.max(-range, Math.min(range, p));
             }
-            x0[i] = (float) p;
-            float mean = (float) (cX0 * p + cX * x[i]);
-            out[i] = z == null ? mean : (float) (mean + std * z[i]);
+            x0[i] = p;
+            float mean = cX0 * p + cX * x[i];
+            out[i] = z == null ? mean : mean + std * z[i];
         }
         return new StepResult(new FloatTensor(sample.shape(), out), new FloatTensor(sample.shape(), x0));
+    }
+
+    /** torch's float32 x ** 0.5: the correctly rounded square root. */
+    private static float sqrt(float v) {
+        return (float) Math.sqrt(v);
     }
 }
