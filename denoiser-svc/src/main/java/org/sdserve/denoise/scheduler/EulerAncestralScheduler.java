@@ -19,23 +19,25 @@ public final class EulerAncestralScheduler extends SigmaScheduler {
         return true;
     }
 
+    /** One step in float32, in diffusers' order of operations. */
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
-        double from = sigmas[index];
-        double to = sigmas[index + 1];
-        double up = Math.sqrt(to * to * (from * from - to * to) / (from * from));
-        double down = Math.sqrt(to * to - up * up);
-        double dt = down - from;
+        float from = (float) sigmas[index];
+        float to = (float) sigmas[index + 1];
+        float up = (float) Math.sqrt(to * to * (from * from - to * to) / (from * from));
+        float down = (float) Math.sqrt(to * to - up * up);
+        float dt = down - from;
         float[] m = modelOutput.data();
         float[] x = sample.data();
         float[] z = noise.randn(sample.shape()).data();
         float[] x0 = new float[x.length];
         float[] out = new float[x.length];
         for (int i = 0; i < x.length; i++) {
-            double p = SigmaSchedule.predOriginal(config.predictionType(), x[i], m[i], from);
-            x0[i] = (float) p;
-            float euler = (float) (x[i] + (x[i] - p) / from * dt);
-            out[i] = (float) (euler + z[i] * up);
+            float p = SigmaSchedule.predOriginal(config.predictionType(), x[i], m[i], from);
+            float derivative = (x[i] - p) / from;
+            x0[i] = p;
+            float euler = x[i] + derivative * dt;
+            out[i] = euler + z[i] * up;
         }
         return new StepResult(new FloatTensor(sample.shape(), out), new FloatTensor(sample.shape(), x0));
     }

@@ -14,18 +14,20 @@ public final class EulerDiscreteScheduler extends SigmaScheduler {
         super(config, SigmaSchedule.euler(config, steps, karras));
     }
 
+    /** One step in float32, in diffusers' order of operations (its full-loop values depend on that rounding). */
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
-        double sigma = sigmas[index];
-        double dt = sigmas[index + 1] - sigma;
+        float sigma = (float) sigmas[index];
+        float dt = (float) sigmas[index + 1] - sigma;
         float[] m = modelOutput.data();
         float[] x = sample.data();
         float[] x0 = new float[x.length];
         float[] out = new float[x.length];
         for (int i = 0; i < x.length; i++) {
-            double p = SigmaSchedule.predOriginal(config.predictionType(), x[i], m[i], sigma);
-            x0[i] = (float) p;
-            out[i] = (float) (x[i] + (x[i] - p) / sigma * dt);
+            float p = SigmaSchedule.predOriginal(config.predictionType(), x[i], m[i], sigma);
+            float derivative = (x[i] - p) / sigma;
+            x0[i] = p;
+            out[i] = x[i] + derivative * dt;
         }
         return new StepResult(new FloatTensor(sample.shape(), out), new FloatTensor(sample.shape(), x0));
     }

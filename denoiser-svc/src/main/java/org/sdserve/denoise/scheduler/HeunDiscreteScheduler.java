@@ -12,7 +12,7 @@ import org.sdserve.common.tensor.FloatTensor;
 public final class HeunDiscreteScheduler extends SigmaScheduler {
     private float[] prevDerivative;
     private float[] firstSample;
-    private double dt;
+    private float dt;
 
     public HeunDiscreteScheduler(SchedulerConfig config, int steps, boolean karras) {
         this(config, SigmaSchedule.euler(config, steps, karras));
@@ -37,12 +37,13 @@ public final class HeunDiscreteScheduler extends SigmaScheduler {
         return out;
     }
 
+    /** One stage in float32, in diffusers' order of operations. */
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         boolean first = firstSample == null;
-        double sigma = first ? sigmas[index] : sigmas[index - 1];
-        double sigmaNext = first ? sigmas[index + 1] : sigmas[index];
-        double at = first ? sigma : sigmaNext; // the second stage predicts x0 at sigma_next
+        float sigma = (float) (first ? sigmas[index] : sigmas[index - 1]);
+        float sigmaNext = (float) (first ? sigmas[index + 1] : sigmas[index]);
+        float at = first ? sigma : sigmaNext; // the second stage predicts x0 at sigma_next
         float[] m = modelOutput.data();
         float[] x = sample.data();
         float[] x0 = new float[x.length];
@@ -51,19 +52,19 @@ public final class HeunDiscreteScheduler extends SigmaScheduler {
             float[] d = new float[x.length];
             dt = sigmaNext - sigma;
             for (int i = 0; i < x.length; i++) {
-                double p = SigmaSchedule.predOriginal(config.predictionType(), x[i], m[i], at);
-                x0[i] = (float) p;
-                d[i] = (float) ((x[i] - p) / sigma);
-                out[i] = (float) (x[i] + d[i] * dt);
+                float p = SigmaSchedule.predOriginal(config.predictionType(), x[i], m[i], at);
+                x0[i] = p;
+                d[i] = (x[i] - p) / sigma;
+                out[i] = x[i] + d[i] * dt;
             }
             prevDerivative = d;
             firstSample = x;
         } else {
             for (int i = 0; i < x.length; i++) {
-                double p = SigmaSchedule.predOriginal(config.predictionType(), x[i], m[i], at);
-                x0[i] = (float) p;
-                double d = ((x[i] - p) / sigmaNext + prevDerivative[i]) / 2;
-                out[i] = (float) (firstSample[i] + d * dt);
+                float p = SigmaSchedule.predOriginal(config.predictionType(), x[i], m[i], at);
+                x0[i] = p;
+                float d = (prevDerivative[i] + (x[i] - p) / sigmaNext) / 2;
+                out[i] = firstSample[i] + d * dt;
             }
             prevDerivative = null;
             firstSample = null;

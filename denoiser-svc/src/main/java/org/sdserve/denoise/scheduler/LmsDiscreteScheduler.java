@@ -44,34 +44,34 @@ public final class LmsDiscreteScheduler extends SigmaScheduler {
 
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
-        double sigma = sigmas[index];
+        float sigma = (float) sigmas[index];
         float[] m = modelOutput.data();
         float[] x = sample.data();
         float[] x0 = new float[x.length];
         float[] d = new float[x.length];
         for (int i = 0; i < x.length; i++) {
-            double p = SigmaSchedule.predOriginal(config.predictionType(), x[i], m[i], sigma);
-            x0[i] = (float) p;
-            d[i] = (float) ((x[i] - p) / sigma);
+            float p = SigmaSchedule.predOriginal(config.predictionType(), x[i], m[i], sigma);
+            x0[i] = p;
+            d[i] = (x[i] - p) / sigma;
         }
         derivatives.add(d);
         if (derivatives.size() > ORDER) {
             derivatives.remove(0);
         }
         int order = Math.min(index + 1, ORDER);
-        double[] c = new double[order];
+        float[] c = new float[order]; // integrated in float64, applied in float32 as torch applies Python floats
         for (int k = 0; k < order; k++) {
-            c[k] = coefficient(order, index, k);
+            c[k] = (float) coefficient(order, index, k);
         }
         float[] out = new float[x.length];
         int newest = derivatives.size() - 1;
         int terms = Math.min(order, derivatives.size()); // diffusers zips coefficients with the derivatives it has
         for (int i = 0; i < x.length; i++) {
-            double v = x[i];
-            for (int k = 0; k < terms; k++) {
-                v += c[k] * derivatives.get(newest - k)[i];
+            float sum = c[0] * derivatives.get(newest)[i]; // diffusers: x + sum(c_k * d_k, newest first)
+            for (int k = 1; k < terms; k++) {
+                sum += c[k] * derivatives.get(newest - k)[i];
             }
-            out[i] = (float) v;
+            out[i] = x[i] + sum;
         }
         return new StepResult(new FloatTensor(sample.shape(), out), new FloatTensor(sample.shape(), x0));
     }

@@ -37,11 +37,14 @@ record SigmaSchedule(double[] timesteps, double[] sigmas, float initNoiseSigma) 
         return new SigmaSchedule(ts, sig, (float) (plain ? max : Math.sqrt(max * max + 1)));
     }
 
-    /** x0 from the model output at sigma (diffusers' k-diffusion parameterisation). */
-    static double predOriginal(String predictionType, double sample, double out, double sigma) {
+    /** x0 from the model output at sigma (diffusers' k-diffusion parameterisation), in float32 as diffusers. */
+    static float predOriginal(String predictionType, float sample, float out, float sigma) {
         return switch (predictionType) {
             case "epsilon" -> sample - sigma * out;
-            case "v_prediction" -> out * (-sigma / Math.sqrt(sigma * sigma + 1)) + sample / (sigma * sigma + 1);
+            case "v_prediction" -> {
+                float s2 = sigma * sigma + 1f;
+                yield out * (-sigma / (float) Math.sqrt(s2)) + sample / s2;
+            }
             default -> throw new InvalidRequestException("prediction_type \"" + predictionType
                     + "\" is not supported by the Euler schedulers; use ddim or dpmpp_2m");
         };

@@ -44,9 +44,11 @@ abstract class SigmaScheduler implements Scheduler {
         return initNoiseSigma;
     }
 
+    /** x / (sigma^2 + 1) ** 0.5 in float32, as diffusers computes it. */
     @Override
     public final FloatTensor scaleModelInput(FloatTensor sample, int index) {
-        float k = (float) Math.sqrt(sigmas[index] * sigmas[index] + 1);
+        float s = (float) sigmas[index];
+        float k = (float) Math.sqrt(s * s + 1f);
         float[] x = sample.data();
         float[] out = new float[x.length];
         for (int i = 0; i < x.length; i++) {
@@ -55,8 +57,16 @@ abstract class SigmaScheduler implements Scheduler {
         return new FloatTensor(sample.shape(), out);
     }
 
+    /** x + n * sigma in float32, as diffusers computes it. */
     @Override
     public final FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
-        return AlphaPrediction.combine(original, 1, noise, sigmas[index]);
+        float s = (float) sigmas[index];
+        float[] x = original.data();
+        float[] n = noise.data();
+        float[] out = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            out[i] = x[i] + n[i] * s;
+        }
+        return new FloatTensor(original.shape(), out);
     }
 }
