@@ -53,6 +53,13 @@ CASES = [  # (group, text)
     ("control", "line\u2028separator vt\u000bff\u000cnel\u0085"),
     ("special", "a cat<|endoftext|>a dog"),
     ("special", "<|startoftext|>hello<|endoftext|>"),
+    # transformers' test_check_encoding_slow_fast asserts that slow and fast give the same tokens for these (in its
+    # CI, where ftfy is installed: without ftfy the slow tokenizer drops the format characters U+200E and U+200F)
+    ("slow=fast", "A\n'll 11p223RF☆ho!!to?'d'd''d of a cat to-$''d."),
+    ("slow=fast", "xa\u0303y x\xe3y"),
+    ("slow=fast", "\u0009"), ("slow=fast", "\u000B"), ("slow=fast", "\u000C"), ("slow=fast", "\u0020"),
+    ("slow=fast", "\u200E"), ("slow=fast", "\u200F"), ("slow=fast", "\u000A"), ("slow=fast", "\r\n"),
+    ("slow=fast", "\u000D"), ("slow=fast", "\u2028"), ("slow=fast", "\u2029"),
     ("long", "a highly detailed photograph of a majestic lion standing on a rocky cliff at sunset, golden hour "
              "lighting, dramatic clouds, cinematic composition, shallow depth of field, 85mm lens, award winning "
              "wildlife photography, national geographic, ultra realistic, 8k resolution, sharp focus, "
