@@ -135,33 +135,37 @@ public final class PndmScheduler implements Scheduler {
             use = e;
             curSample = x;
         } else if (n == 1 && counter == 1) {
-            use = combine(new float[] {0.5f, 0.5f}, e, ets.get(0));
+            use = combine(2, new int[] {1, 1}, e, ets.get(0));
             x = curSample;
             curSample = null;
         } else if (n == 2) {
-            use = combine(new float[] {1.5f, -0.5f}, ets.get(1), ets.get(0));
+            use = combine(2, new int[] {3, -1}, ets.get(1), ets.get(0));
         } else if (n == 3) {
-            use = combine(new float[] {23f / 12, -16f / 12, 5f / 12}, ets.get(2), ets.get(1), ets.get(0));
+            use = combine(12, new int[] {23, -16, 5}, ets.get(2), ets.get(1), ets.get(0));
         } else {
-            use = combine(new float[] {55f / 24, -59f / 24, 37f / 24, -9f / 24}, ets.get(n - 1), ets.get(n - 2),
-                    ets.get(n - 3), ets.get(n - 4));
+            use = combine(24, new int[] {55, -59, 37, -9}, ets.get(n - 1), ets.get(n - 2), ets.get(n - 3),
+                    ets.get(n - 4));
         }
         counter++;
         return prevSample(x, t, prev, use);
     }
 
+    /** diffusers' _get_prev_sample, in float32 and its order of operations. */
     private float[] prevSample(float[] x, int t, int prev, float[] e) {
-        double aT = schedule.alphaCumprod(t);
-        double aP = prev >= 0 ? schedule.alphaCumprod(prev) : finalAlphaCumprod;
-        double bT = 1 - aT;
-        double bP = 1 - aP;
-        double coeff = Math.sqrt(aP / aT);
-        double denom = aT * Math.sqrt(bP) + Math.sqrt(aT * bT * aP);
+        float aT = schedule.alphaCumprod(t);
+        float aP = prev >= 0 ? schedule.alphaCumprod(prev) : finalAlphaCumprod;
+        float bT = 1f - aT;
+        float bP = 1f - aP;
+        float coeff = (float) Math.sqrt(aP / aT);
+        float denom = aT * (float) Math.sqrt(bP) + (float) Math.sqrt(aT * bT * aP);
+        float diff = aP - aT;
         boolean v = config.predictionType().equals("v_prediction");
+        float sqrtAT = (float) Math.sqrt(aT);
+        float sqrtBT = (float) Math.sqrt(bT);
         float[] out = new float[x.length];
         for (int i = 0; i < x.length; i++) {
-            double eps = v ? Math.sqrt(aT) * e[i] + Math.sqrt(bT) * x[i] : e[i];
-            out[i] = (float) (coeff * x[i] - (aP - aT) * eps / denom);
+            float eps = v ? sqrtAT * e[i] + sqrtBT * x[i] : e[i];
+            out[i] = coeff * x[i] - diff * eps / denom;
         }
         return out;
     }
@@ -174,14 +178,15 @@ public final class PndmScheduler implements Scheduler {
         return out;
     }
 
-    private static float[] combine(float[] w, float[]... xs) {
+    /** (w0 x0 + w1 x1 + ...) / divisor in float32, left to right, as diffusers writes the Adams-Bashforth sums. */
+    private static float[] combine(int divisor, int[] w, float[]... xs) {
         float[] out = new float[xs[0].length];
         for (int i = 0; i < out.length; i++) {
-            double v = 0;
-            for (int k = 0; k < xs.length; k++) {
+            float v = w[0] * xs[0][i];
+            for (int k = 1; k < xs.length; k++) {
                 v += w[k] * xs[k][i];
             }
-            out[i] = (float) v;
+            out[i] = divisor == 24 ? (float) (1.0 / 24) * v : v / divisor; // diffusers: (1 / 24) * (...), else / d
         }
         return out;
     }
