@@ -67,11 +67,27 @@ public final class ServiceHost implements AutoCloseable {
     }
 
     /** Marks the server and each service SERVING. Call once the models are loaded and checked. */
-    public void serving() {
+    public synchronized void serving() {
         health.setStatus("", ServingStatus.SERVING);
         serviceNames.forEach(n -> health.setStatus(n, ServingStatus.SERVING));
-        LOG.log(System.Logger.Level.INFO, "serving {0} on {1}", serviceNames, where());
+        if (!"".equals(notServingBecause)) {
+            LOG.log(System.Logger.Level.INFO, "serving {0} on {1}", serviceNames, where());
+        }
+        notServingBecause = "";
     }
+
+    /** Marks the server and each service NOT_SERVING (what it depends on is not available), until serving(). */
+    public synchronized void notServing(String why) {
+        health.setStatus("", ServingStatus.NOT_SERVING);
+        serviceNames.forEach(n -> health.setStatus(n, ServingStatus.NOT_SERVING));
+        if (!why.equals(notServingBecause)) {
+            LOG.log(System.Logger.Level.WARNING, "NOT_SERVING {0} on {1}: {2}", serviceNames, where(), why);
+        }
+        notServingBecause = why;
+    }
+
+    /** "" while serving; null before the first serving() or notServing(); else the last reason given. */
+    private String notServingBecause;
 
     /** The bound TCP port (after start), or -1 in-process. */
     public int port() {

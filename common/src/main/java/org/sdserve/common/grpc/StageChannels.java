@@ -1,42 +1,84 @@
 package org.sdserve.common.grpc;
 
+import io.grpc.CallOptions;
 import io.grpc.Channel;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.ClientInterceptors;
+import io.grpc.ForwardingClientCall;
+import io.grpc.ForwardingClientCallListener;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.Status;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
 
 /**
  * The channels to one stage: one per replica address, handed out round-robin per call, so that the replicas
- * of a stage share the work. Owns and closes its channels.
+ * of a stage share the work. With {@link #watchHealth} running, replicas whose grpc.health.v1 check fails or
+ * says other than SERVING are skipped until they serve again (while none serves, calls go to all, and fail
+ * with the transport's status). Owns and closes its channels.
  */
 public final class StageChannels implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(StageChannels.class.getName());
+
+    /**
+     * One replica: its address, its channel (calls go through {@link #calls}, which names the stage and replica
+     * in an UNAVAILABLE status), and what its last health check said (null before the first).
+     */
+    private static final class Replica {
+        final String address;
+        final ManagedChannel channel;
+        final Channel calls;
+        volatile Boolean serving;
+        volatile String why = "not checked yet";
+
+        Replica(String stage, String address, ManagedChannel channel) {
+            this.address = address;
+            this.channel = channel;
+            this.calls = ClientInterceptors.intercept(channel, new NameOnUnavailable(stage + " replica " + address));
+        }
+
+        boolean routable() {
+            return !Boolean.FALSE.equals(serving);
+        }
+    }
+
     private final String stage;
-    private final List<ManagedChannel> channels;
+    private final List<Replica> replicas;
     private final AtomicInteger next = new AtomicInteger();
     private final AtomicInteger nextLight = new AtomicInteger();
 
-    private StageChannels(String stage, List<ManagedChannel> channels) {
-        if (channels.isEmpty()) {
+    private StageChannels(String stage, List<Replica> replicas) {
+        if (replicas.isEmpty()) {
             throw new IllegalArgumentException(stage + ": at least one address is needed");
         }
         this.stage = stage;
-        this.channels = channels;
+        this.replicas = replicas;
     }
 
     /** Plaintext channels to {@code host:port} addresses. */
     public static StageChannels tcp(String stage, List<String> addresses, int maxInboundBytes) {
         return new StageChannels(stage, addresses.stream()
-                .map(a -> (ManagedChannel) NettyChannelBuilder.forTarget(a).usePlaintext()
-                        .maxInboundMessageSize(maxInboundBytes).build())
+                .map(a -> new Replica(stage, a, NettyChannelBuilder.forTarget(a).usePlaintext()
+                        .maxInboundMessageSize(maxInboundBytes).build()))
                 .toList());
     }
 
     public static StageChannels inProcess(String stage, String name, int maxInboundBytes) {
-        return new StageChannels(stage, List.of(InProcessChannelBuilder.forName(name)
-                .maxInboundMessageSize(maxInboundBytes).build()));
+        return new StageChannels(stage, List.of(new Replica(stage, "in-process:" + name, InProcessChannelBuilder
+                .forName(name).maxInboundMessageSize(maxInboundBytes).build())));
     }
 
     public String stage() {
@@ -44,29 +86,122 @@ public final class StageChannels implements AutoCloseable {
     }
 
     public int size() {
-        return channels.size();
+        return replicas.size();
     }
 
     /** The channel for the next unit of work. */
     public Channel next() {
-        return channels.get(Math.floorMod(next.getAndIncrement(), channels.size()));
+        return pick(next);
     }
 
     /** The channel for the next light call (metadata), on its own rotation so that work stays evenly spread. */
     public Channel nextLight() {
-        return channels.get(Math.floorMod(nextLight.getAndIncrement(), channels.size()));
+        return pick(nextLight);
+    }
+
+    private Channel pick(AtomicInteger rotation) {
+        List<Replica> up = replicas.stream().filter(Replica::routable).toList();
+        List<Replica> from = up.isEmpty() ? replicas : up;
+        return from.get(Math.floorMod(rotation.getAndIncrement(), from.size())).calls;
+    }
+
+    /** True when at least one replica's last health check said SERVING. */
+    public boolean serving() {
+        return replicas.stream().anyMatch(r -> Boolean.TRUE.equals(r.serving));
+    }
+
+    /** Each replica's address and last health state, e.g. {@code "localhost:50052 SERVING"}. */
+    public String describe() {
+        return replicas.stream().map(r -> r.address + " " + (Boolean.TRUE.equals(r.serving) ? "SERVING" : r.why))
+                .collect(Collectors.joining(", "));
+    }
+
+    /**
+     * Checks every replica's overall health ({@code grpc.health.v1.Health/Check} with service "") every
+     * {@code period}, each check limited to {@code period} too; calls {@code onChange} after any replica changes
+     * state. Runs until the scheduler stops or this closes.
+     */
+    public void watchHealth(ScheduledExecutorService scheduler, Duration period, Runnable onChange) {
+        scheduler.scheduleWithFixedDelay(() -> replicas.forEach(r -> check(r, period, onChange)), 0,
+                period.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private void check(Replica r, Duration limit, Runnable onChange) {
+        if (r.channel.isShutdown()) {
+            return;
+        }
+        if (!Boolean.TRUE.equals(r.serving)) {
+            r.channel.resetConnectBackoff(); // try a replica that is down now, not after gRPC's reconnect backoff
+        }
+        HealthGrpc.newStub(r.channel).withWaitForReady().withDeadlineAfter(limit.toMillis(), TimeUnit.MILLISECONDS)
+                .check(HealthCheckRequest.getDefaultInstance(), new StreamObserver<>() {
+                    @Override
+                    public void onNext(HealthCheckResponse response) {
+                        boolean serving = response.getStatus() == HealthCheckResponse.ServingStatus.SERVING;
+                        update(r, serving, response.getStatus().name(), onChange);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        Status status = Status.fromThrowable(t);
+                        String why = status.getCode() == Status.Code.DEADLINE_EXCEEDED // waited for a connection
+                                ? "no answer within " + limit.toMillis() + " ms"
+                                : status.getCode() + ": " + firstLine(status.getDescription());
+                        update(r, false, why, onChange);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                    }
+                });
+    }
+
+    /** The first line of a status description, at most 100 characters (transport details run long). */
+    private static String firstLine(String description) {
+        String line = description == null ? "" : description.lines().findFirst().orElse("");
+        return line.length() <= 100 ? line : line.substring(0, 100) + "...";
+    }
+
+    private void update(Replica r, boolean serving, String why, Runnable onChange) {
+        Boolean before = r.serving;
+        r.why = why;
+        r.serving = serving;
+        if (before == null || before != serving) {
+            LOG.log(serving ? System.Logger.Level.INFO : System.Logger.Level.WARNING, "{0} replica {1}: {2}",
+                    stage, r.address, serving ? "SERVING" : "not serving (" + why + ")");
+            onChange.run();
+        }
+    }
+
+    /** Prefixes the description of an UNAVAILABLE status with the stage and replica it came from. */
+    private record NameOnUnavailable(String who) implements ClientInterceptor {
+        @Override
+        public <Q, A> ClientCall<Q, A> interceptCall(MethodDescriptor<Q, A> method, CallOptions options, Channel next) {
+            return new ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
+                @Override
+                public void start(Listener<A> listener, Metadata headers) {
+                    super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
+                        @Override
+                        public void onClose(Status status, Metadata trailers) {
+                            super.onClose(status.getCode() == Status.Code.UNAVAILABLE ? status.withDescription(
+                                    who + " is unavailable: " + status.getDescription()) : status, trailers);
+                        }
+                    }, headers);
+                }
+            };
+        }
     }
 
     @Override
     public void close() {
-        channels.forEach(ManagedChannel::shutdown);
-        for (ManagedChannel c : channels) {
+        replicas.forEach(r -> r.channel.shutdown());
+        for (Replica r : replicas) {
             try {
-                if (!c.awaitTermination(5, TimeUnit.SECONDS)) {
-                    c.shutdownNow();
+                if (!r.channel.awaitTermination(5, TimeUnit.SECONDS)) {
+                    r.channel.shutdownNow();
                 }
             } catch (InterruptedException e) {
-                c.shutdownNow();
+                r.channel.shutdownNow();
                 Thread.currentThread().interrupt();
             }
         }

@@ -42,6 +42,13 @@ public interface OrchestratorConfig extends StageSettings {
     @WithDefault("4194304")
     long maxPixels();
 
+    /**
+     * Distributed mode: how often each stage replica's grpc.health.v1 is checked. Replicas that fail are skipped;
+     * the orchestrator reports SERVING only while every stage has a serving replica.
+     */
+    @WithDefault("PT2S")
+    Duration healthCheckInterval();
+
     /** Limit of one Denoise call (the caller's deadline applies too). */
     @WithDefault("PT30M")
     Duration denoiseTimeout();

@@ -49,7 +49,18 @@ public class OrchestratorServer {
                 () -> random.nextLong() & 0xffffffffL);
         host = ServiceHost.tcp(config.host(), config.port(), config.maxMessageBytes(),
                 List.of(new DiffusionService(clients, validator, config.maxConcurrentJobs())));
-        host.serving();
+        if (config.embedded()) {
+            host.serving();
+        } else {
+            ServiceHost h = host; // SERVING while every stage has a serving replica
+            clients.watchHealth(config.healthCheckInterval(), missing -> {
+                if (missing == null) {
+                    h.serving();
+                } else {
+                    h.notServing(missing);
+                }
+            });
+        }
     }
 
     void stop(@Observes ShutdownEvent event) {

@@ -1,7 +1,13 @@
 package org.sdserve.orchestrator.grpc;
 
 import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.sdserve.common.grpc.StageChannels;
 import org.sdserve.proto.v1.DenoiserGrpc;
 import org.sdserve.proto.v1.DescribeRequest;
@@ -70,8 +76,43 @@ public final class StageClients implements AutoCloseable {
                 .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS);
     }
 
+    /**
+     * Distributed mode: checks every replica's health each {@code period}; calls skip replicas that are not
+     * serving, and {@code listener} hears, after each change, null when every stage has a serving replica or
+     * else which stages have none and why.
+     */
+    public void watchHealth(Duration period, Consumer<String> listener) {
+        ScheduledExecutorService s = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "stage-health");
+            t.setDaemon(true);
+            return t;
+        });
+        healthChecks = s;
+        Runnable changed = () -> {
+            synchronized (this) { // callbacks come from several threads: report the latest state last
+                listener.accept(unavailable());
+            }
+        };
+        for (StageChannels c : List.of(text, denoiser, vae)) {
+            c.watchHealth(s, period, changed);
+        }
+    }
+
+    private volatile ScheduledExecutorService healthChecks;
+
+    /** null when each stage has a replica whose last health check said SERVING, else what is missing. */
+    public String unavailable() {
+        String missing = Stream.of(text, denoiser, vae).filter(c -> !c.serving())
+                .map(c -> c.stage() + " has no serving replica (" + c.describe() + ")")
+                .collect(Collectors.joining("; "));
+        return missing.isEmpty() ? null : missing;
+    }
+
     @Override
     public void close() {
+        if (healthChecks != null) {
+            healthChecks.shutdownNow();
+        }
         text.close();
         denoiser.close();
         vae.close();

@@ -50,6 +50,9 @@ public final class LocalCluster implements AutoCloseable {
             den.add(start(root, logs, "denoiser-svc", "SD_DENOISER", m, Map.of()));
         }
         Service vae = start(root, logs, "vae-svc", "SD_VAE", m, Map.of());
+        for (Service s : services) { // the stages first: the orchestrator serves only once they do
+            awaitServing(s);
+        }
         Map<String, String> env = new HashMap<>(orchestratorEnv);
         env.put("SD_ORCHESTRATOR_EMBEDDED", "false");
         env.put("SD_ORCHESTRATOR_TEXT_ENCODER", "localhost:" + text.port());
@@ -57,9 +60,7 @@ public final class LocalCluster implements AutoCloseable {
                 .collect(Collectors.joining(",")));
         env.put("SD_ORCHESTRATOR_VAE", "localhost:" + vae.port());
         orchestrator = start(root, logs, "orchestrator", "SD_ORCHESTRATOR", m, env);
-        for (Service s : services) {
-            awaitServing(s);
-        }
+        awaitServing(orchestrator);
     }
 
     /**
