@@ -29,6 +29,10 @@ public class OrchestratorServer {
     private ServiceHost host;
 
     void start(@Observes StartupEvent event) {
+        if (config.healthCheckInterval().isNegative() || config.healthCheckInterval().isZero()) {
+            throw new IllegalArgumentException("sd.orchestrator.health-check-interval must be positive, got "
+                    + config.healthCheckInterval());
+        }
         StageClients.Timeouts timeouts = new StageClients.Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(60),
                 config.denoiseTimeout(), Duration.ofMinutes(2));
         if (config.embedded()) {
