@@ -27,6 +27,15 @@ final class AlphaPrediction {
         return new FloatTensor(x.shape(), out);
     }
 
+    /** x0 in float32 from sqrt(a_t) and sqrt(1 - a_t), as diffusers computes it on float32 tensors. */
+    static float x0(String predictionType, float x, float out, float sqrtAlphaT, float sqrtBetaT) {
+        return switch (predictionType) {
+            case "epsilon" -> (x - sqrtBetaT * out) / sqrtAlphaT;
+            case "v_prediction" -> sqrtAlphaT * x - sqrtBetaT * out;
+            default -> out;
+        };
+    }
+
     static double x0(String predictionType, double x, double out, double alphaT) {
         return switch (predictionType) {
             case "epsilon" -> (x - Math.sqrt(1 - alphaT) * out) / Math.sqrt(alphaT);

@@ -46,11 +46,7 @@ public final class DdpmScheduler extends AlphaScheduler {
         float[] out = new float[x.length];
         float range = (float) config.clipSampleRange();
         for (int i = 0; i < x.length; i++) {
-            float p = switch (config.predictionType()) {
-                case "epsilon" -> (x[i] - sqrtBT * m[i]) / sqrtAT;
-                case "v_prediction" -> sqrtAT * x[i] - sqrtBT * m[i];
-                default -> m[i];
-            };
+            float p = AlphaPrediction.x0(config.predictionType(), x[i], m[i], sqrtAT, sqrtBT);
             if (config.clipSample()) {
                 p = Math.max(-range, Math.min(range, p));
             }
