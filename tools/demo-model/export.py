@@ -81,7 +81,7 @@ def export_all(m, out):
     enc, dec = VaeEncoderGraph(m["vae"], m["shift"]), VaeDecoderGraph(m["vae"], m["shift"])
     with torch.no_grad():
         hidden, pooled = te(ids)
-        sample, t, context = pattern([2, 4, 8, 8], 0.1), torch.tensor(500.0), pattern([2, 77, 128], 0.03)
+        sample, t, context = pattern([2, 4, 8, 8], 0.1), torch.tensor([500.0, 500.0]), pattern([2, 77, 128], 0.03)
         noise = unet(sample, t, context)
         latent = pattern([1, 4, 8, 8], 0.05)
         image = dec(latent)
@@ -94,7 +94,8 @@ def export_all(m, out):
                                     "pooler_output": {0: "batch"}})
     torch.onnx.export(unet, (sample, t, context), f"{tmp}/unet/model.onnx", opset_version=OPSET,
                       input_names=["sample", "timestep", "encoder_hidden_states"], output_names=["out_sample"],
-                      dynamic_axes={"sample": hw, "encoder_hidden_states": {0: "batch"}, "out_sample": hw})
+                      dynamic_axes={"sample": hw, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch"},
+                                    "out_sample": hw})  # timestep [batch]: rows at different steps batch
     torch.onnx.export(enc, (pixels,), f"{tmp}/vae_encoder/model.onnx", opset_version=OPSET,
                       input_names=["sample"], output_names=["latent_parameters"],
                       dynamic_axes={"sample": hw, "latent_parameters": hw})

@@ -7,6 +7,8 @@ Writes into <module>/src/test/resources/tiny/<case>/<component>/model.onnx (a fe
   denoiser-svc  unet-int64-timestep  sample f32 [B,4,h,w], timestep int64 [B] (optimum 1.6-1.23, old diffusers
                                      script), encoder_hidden_states f32 [B,77,8] -> out_sample = sample * t
   denoiser-svc  unet-fp16            the same in float16 with a float16 scalar timestep (fp16 exports)
+  denoiser-svc  unet-scalar-timestep  float32 with a rank-0 float timestep (optimum >= 1.24): rows of one call
+                                     share a timestep, so only rows at the same timestep batch
   denoiser-svc  unet-no-timestep     its time input is named "t": must be refused with a message
   text-encoder-svc text-int32        input_ids int32 [B,77] (old diffusers script) -> last_hidden_state
                                      f32 [B,77,1] = the ids as floats; no pooler_output
@@ -44,6 +46,7 @@ def unet(case, elem, timestep_shape, time_name="timestep"):
 
 unet("unet-int64-timestep", TensorProto.FLOAT, ["batch"])
 unet("unet-fp16", TensorProto.FLOAT16, [])
+unet("unet-scalar-timestep", TensorProto.FLOAT, [])
 unet("unet-no-timestep", TensorProto.FLOAT, ["batch"], time_name="t")
 
 ids = helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch", 77])

@@ -88,6 +88,32 @@ public final class FloatTensor {
         return new FloatTensor(s, out);
     }
 
+    /** Concatenation of one or more tensors along the leading dimension; the other dimensions must agree. */
+    public static FloatTensor concat(java.util.List<FloatTensor> parts) {
+        FloatTensor first = parts.get(0);
+        if (parts.size() == 1) {
+            return first;
+        }
+        long[] s = first.shape.clone();
+        s[0] = 0;
+        int length = 0;
+        for (FloatTensor p : parts) {
+            if (!Arrays.equals(first.shape, 1, first.shape.length, p.shape, 1, p.shape.length)) {
+                throw new IllegalArgumentException("cannot concatenate " + Arrays.toString(first.shape) + " and "
+                        + Arrays.toString(p.shape));
+            }
+            length += p.data.length;
+            s[0] += p.shape[0];
+        }
+        float[] out = new float[length];
+        int at = 0;
+        for (FloatTensor p : parts) {
+            System.arraycopy(p.data, 0, out, at, p.data.length);
+            at += p.data.length;
+        }
+        return new FloatTensor(s, out);
+    }
+
     @Override
     public String toString() {
         return "FloatTensor" + Arrays.toString(shape);

@@ -1,9 +1,32 @@
 package org.sdserve.denoise.app;
 
 import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.time.Duration;
 import org.sdserve.common.config.StageSettings;
+import org.sdserve.denoise.batch.BatchSettings;
 
-/** {@code sd.denoiser.*}: model-dir, host, port (50052), device, threads, ... (see StageSettings). */
+/** {@code sd.denoiser.*}: model-dir, host, port (50052), device, threads, ... (see StageSettings), batch.*. */
 @ConfigMapping(prefix = "sd.denoiser")
 public interface DenoiserConfig extends StageSettings {
+    Batch batch();
+
+    /** {@code batch.*}: step-level batching of concurrent jobs' UNet calls. */
+    interface Batch {
+        /** false: each job runs its own UNet calls, concurrently with the others. */
+        @WithDefault("true")
+        boolean enabled();
+
+        /** Most UNet rows in one call (a guided image is 2 rows). */
+        @WithDefault("16")
+        int maxRows();
+
+        /** How long a call that is not full waits for more rows (0: never waits). */
+        @WithDefault("PT0S")
+        Duration window();
+
+        default BatchSettings settings() {
+            return new BatchSettings(enabled(), maxRows(), window());
+        }
+    }
 }

@@ -1,16 +1,18 @@
 package org.sdserve.denoise.core;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import org.sdserve.common.error.InvalidRequestException;
-import org.sdserve.common.error.JobCancelledException;
 import org.sdserve.common.model.ModelDirectory;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.tensor.FloatTensor;
 import org.sdserve.common.noise.NoiseSource;
 import org.sdserve.common.noise.TorchGenerator;
+import org.sdserve.denoise.batch.BatchSettings;
+import org.sdserve.denoise.batch.StepBatcher;
 import org.sdserve.denoise.scheduler.Scheduler;
 import org.sdserve.denoise.scheduler.SchedulerConfig;
 import org.sdserve.denoise.scheduler.Schedulers;
@@ -31,9 +33,14 @@ public final class Denoiser implements AutoCloseable {
     private final TorchGenerator.Kernel noiseKernel;
     private final java.util.concurrent.atomic.AtomicLong stepsRun = new java.util.concurrent.atomic.AtomicLong();
 
+    private final BatchSettings batchSettings;
+    private final StepBatcher batcher; // null when batching is off
+
     public Denoiser(String modelName, UNet unet, SchedulerConfig schedulerConfig, ModelGeometry geometry,
-                    Optional<LatentPreview> preview, TorchGenerator.Kernel noiseKernel) {
+                    Optional<LatentPreview> preview, TorchGenerator.Kernel noiseKernel, BatchSettings batching) {
         this.noiseKernel = noiseKernel;
+        this.batchSettings = batching;
+        this.batcher = batching.enabled() ? new StepBatcher(unet, batching) : null;
         this.modelName = modelName;
         this.unet = unet;
         this.schedulerConfig = schedulerConfig;
@@ -42,17 +49,21 @@ public final class Denoiser implements AutoCloseable {
     }
 
     public static Denoiser load(ModelDirectory dir, ExecutionOptions opts) {
-        return load(dir, opts, TorchGenerator.Kernel.AVX2);
+        return load(dir, opts, TorchGenerator.Kernel.AVX2, BatchSettings.DEFAULT);
     }
 
-    /** @param noiseKernel which torch CPU kernel the seeded noise reproduces */
-    public static Denoiser load(ModelDirectory dir, ExecutionOptions opts, TorchGenerator.Kernel noiseKernel) {
+    /**
+     * @param noiseKernel which torch CPU kernel the seeded noise reproduces
+     * @param batching whether and how the UNet calls of concurrent jobs are merged
+     */
+    public static Denoiser load(ModelDirectory dir, ExecutionOptions opts, TorchGenerator.Kernel noiseKernel,
+                                BatchSettings batching) {
         SchedulerConfig config = SchedulerConfig.parse(dir.json("scheduler/scheduler_config.json"));
         ModelGeometry geometry = ModelGeometry.read(dir);
         UNet unet = UNet.load(dir, opts);
         try {
             return new Denoiser(dir.name(), unet, config, geometry,
-                    LatentPreview.forModel(dir, unet.latentChannels()), noiseKernel);
+                    LatentPreview.forModel(dir, unet.latentChannels()), noiseKernel, batching);
         } catch (RuntimeException e) {
             unet.close();
             throw e;
@@ -80,8 +91,62 @@ public final class Denoiser implements AutoCloseable {
         return stepsRun.get();
     }
 
-    /** Runs the job to the end and returns the final latents [B, C, h, w] (UNet space). */
+    /**
+     * Runs the job to the end on this thread and returns the final latents [B, C, h, w] (UNet space); with a
+     * batcher, the steps run on the batcher's thread, merged with other jobs', and this thread waits.
+     */
     public FloatTensor denoise(DenoiseJob job, StepListener listener) {
+        CompletableFuture<FloatTensor> result = submit(job, listener);
+        try {
+            return result.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Checks the job (InvalidRequestException here, on the caller's thread) and starts it: with batching on,
+     * the batcher runs its steps and completes the future; with it off, this thread runs every step before
+     * returning a completed future. The listener hears each step on the thread that ran it.
+     */
+    public CompletableFuture<FloatTensor> submit(DenoiseJob job, StepListener listener) {
+        DenoiseRun run = prepare(job, listener);
+        if (batcher != null) {
+            batcher.submit(run);
+            return run.result();
+        }
+        try {
+            while (!run.done()) {
+                if (run.cancelled()) {
+                    run.cancel();
+                    break;
+                }
+                double t = run.timestep();
+                run.advance(unet.predict(run.modelInput(), t, run.context()));
+            }
+        } catch (RuntimeException | Error e) {
+            run.fail(e);
+        }
+        return run.result();
+    }
+
+    /** The batcher when batching is on (its counters), else empty. */
+    public Optional<StepBatcher> batcher() {
+        return Optional.ofNullable(batcher);
+    }
+
+    public BatchSettings batchSettings() {
+        return batchSettings;
+    }
+
+    /** Steps 1-3 of the loop: check, seeded initial latents, the text conditioning of the UNet rows. */
+    private DenoiseRun prepare(DenoiseJob job, StepListener listener) {
         // 1. check the job against the model
         validate(job);
         int batch = job.seeds().length;
@@ -106,39 +171,24 @@ public final class Denoiser implements AutoCloseable {
             noise.randn(shape); // the noise the skipped steps drew
         }
 
-        // 3. text conditioning for the UNet batch: [uncond x B, text x B] with guidance, else [text x B]
+        // 3. text conditioning for the UNet rows: [uncond x B, text x B] with guidance, else [text x B]
         FloatTensor text = perImage(job.promptEmbeds(), batch);
         FloatTensor context = job.guided() ? FloatTensor.concat(perImage(job.negativeEmbeds(), batch), text) : text;
 
-        // 4. the loop
-        for (int i = job.startStep(); i < end; i++) {
-            if (listener.cancelled()) {
-                throw new JobCancelledException("cancelled before step " + (i + 1) + " of " + scheduler.steps());
+        // 4. the loop is the run's: modelInput -> UNet -> advance (guidance, scheduler step), until done
+        StepListener counted = new StepListener() {
+            @Override
+            public void onStep(int step, int total, double timestep, List<byte[]> previews) {
+                stepsRun.incrementAndGet();
+                listener.onStep(step, total, timestep, previews);
             }
-            double t = scheduler.timestep(i);
-            FloatTensor input = scheduler.scaleModelInput(latents, i);
-            FloatTensor eps = job.guided()
-                    ? Guidance.apply(unet.predict(FloatTensor.concat(input, input), t, context), job.guidanceScale())
-                    : unet.predict(input, t, context);
-            Scheduler.StepResult r = scheduler.step(eps, i, latents, noise);
-            stepsRun.incrementAndGet();
-            latents = r.prevSample();
-            FloatTensor x0 = r.predOriginal() != null ? r.predOriginal() : latents; // PNDM predicts no x0
-            listener.onStep(i + 1, scheduler.steps(), t, previews(job, i + 1, scheduler.steps(), x0));
-        }
-        return latents;
-    }
 
-    private List<byte[]> previews(DenoiseJob job, int step, int total, FloatTensor x0) {
-        int every = job.previewInterval();
-        if (every <= 0 || preview.isEmpty() || (step % every != 0 && step != total)) {
-            return List.of();
-        }
-        List<byte[]> out = new ArrayList<>();
-        for (int i = 0; i < x0.dim(0); i++) {
-            out.add(preview.get().render(x0, i).toPng());
-        }
-        return out;
+            @Override
+            public boolean cancelled() {
+                return listener.cancelled();
+            }
+        };
+        return new DenoiseRun(job, counted, scheduler, noise, latents, context, preview, job.startStep(), end);
     }
 
     private static FloatTensor scale(FloatTensor t, float s) {
@@ -204,6 +254,9 @@ public final class Denoiser implements AutoCloseable {
 
     @Override
     public void close() {
+        if (batcher != null) {
+            batcher.close(); // stops calling the UNet before it closes
+        }
         unet.close();
     }
 }

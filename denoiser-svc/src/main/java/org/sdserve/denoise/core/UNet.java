@@ -69,11 +69,32 @@ public final class UNet implements AutoCloseable {
         return contextWidth;
     }
 
+    /**
+     * True when the graph's {@code timestep} has a batch dimension, so that the rows of one call may be at
+     * different timesteps; false for a rank-0 timestep (optimum >= 1.24), where one call is one timestep.
+     */
+    public boolean perRowTimestep() {
+        return timestep.getShape().length == 1;
+    }
+
     /** Predicts the model output (noise for epsilon models) for a batch at one timestep. */
     public FloatTensor predict(FloatTensor sample, double t, FloatTensor context) {
+        double[] rows = new double[sample.dim(0)];
+        Arrays.fill(rows, t);
+        return predict(sample, rows, context);
+    }
+
+    /**
+     * Predicts the model output for a batch whose row i is at timestep {@code t[i]}: sample [B,C,h,w],
+     * context [B,77,W] -> [B,C,h,w]. Rows may differ in timestep only where {@link #perRowTimestep()}.
+     */
+    public FloatTensor predict(FloatTensor sample, double[] t, FloatTensor context) {
         int batch = sample.dim(0);
+        if (t.length != batch) {
+            throw new IllegalArgumentException("one timestep per row: " + batch + " rows, " + t.length + " timesteps");
+        }
         try (OnnxTensor x = model.floatInput("sample", sample);
-             OnnxTensor ts = timestepTensor(t, batch);
+             OnnxTensor ts = timestepTensor(t);
              OnnxTensor ctx = model.floatInput("encoder_hidden_states", context);
              OrtSession.Result r = model.run(Map.of("sample", x, "timestep", ts, "encoder_hidden_states", ctx))) {
             return model.floatOutput(r, OUTPUT);
@@ -82,24 +103,38 @@ public final class UNet implements AutoCloseable {
         }
     }
 
-    /** The timestep in the declared type and rank: a scalar, or [B] (the value repeated). */
-    private OnnxTensor timestepTensor(double t, int batch) throws OrtException {
-        long[] shape = timestep.getShape().length == 0 ? new long[0] : new long[] {batch};
-        int n = shape.length == 0 ? 1 : batch;
+    /** The timesteps in the declared type and rank: [B] one per row, or a scalar (all rows must agree). */
+    private OnnxTensor timestepTensor(double[] t) throws OrtException {
+        if (!perRowTimestep()) {
+            for (double v : t) {
+                if (v != t[0]) {
+                    throw new IllegalArgumentException("this UNet takes one timestep per call (rank-0 timestep), "
+                            + "got rows at " + t[0] + " and " + v);
+                }
+            }
+        }
+        long[] shape = perRowTimestep() ? new long[] {t.length} : new long[0];
+        int n = perRowTimestep() ? t.length : 1;
         return switch (timestep.type) {
             case INT64 -> {
                 long[] v = new long[n];
-                Arrays.fill(v, Math.round(t));
+                for (int i = 0; i < n; i++) {
+                    v[i] = Math.round(t[i]);
+                }
                 yield OnnxTensor.createTensor(model.env(), LongBuffer.wrap(v), shape);
             }
             case INT32 -> {
                 int[] v = new int[n];
-                Arrays.fill(v, (int) Math.round(t));
+                for (int i = 0; i < n; i++) {
+                    v[i] = (int) Math.round(t[i]);
+                }
                 yield OnnxTensor.createTensor(model.env(), IntBuffer.wrap(v), shape);
             }
             default -> { // FLOAT or FLOAT16
                 float[] v = new float[n];
-                Arrays.fill(v, (float) t);
+                for (int i = 0; i < n; i++) {
+                    v[i] = (float) t[i];
+                }
                 yield model.floatInput("timestep", new FloatTensor(shape, v));
             }
         };

@@ -5,6 +5,10 @@ import io.grpc.Context;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.sdserve.denoise.batch.BatchSettings;
+import org.sdserve.proto.v1.Batching;
 import org.sdserve.common.grpc.Calls;
 import org.sdserve.common.grpc.GrpcErrors;
 import org.sdserve.common.tensor.FloatTensor;
@@ -31,41 +35,57 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         this.denoiser = denoiser;
     }
 
+    /**
+     * Starts the job and returns: its steps run on the denoiser's batcher (or, with batching off, here), each
+     * reported as it ends; the latents come last. A cancelled call stops its job before its next step.
+     */
     @Override
     public void denoise(DenoiseRequest request, StreamObserver<DenoiseEvent> out) {
         ServerCallStreamObserver<DenoiseEvent> call = (ServerCallStreamObserver<DenoiseEvent>) out;
+        Context context = Context.current(); // the caller's deadline and cancellation, seen from any thread
+        call.setOnCancelHandler(() -> { }); // later sends are dropped instead of thrown; the run sees cancelled()
         long t0 = System.nanoTime();
-        int[] done = {0};
+        AtomicInteger done = new AtomicInteger();
+        DenoiseJob job;
+        CompletableFuture<FloatTensor> result;
         try {
-            DenoiseJob job = toJob(request);
-            FloatTensor latents = denoiser.denoise(job, new StepListener() {
+            job = toJob(request);
+            result = denoiser.submit(job, new StepListener() {
                 @Override
                 public void onStep(int step, int total, double timestep, List<byte[]> previews) {
                     StepProgress.Builder p = StepProgress.newBuilder().setStep(step).setTotalSteps(total)
                             .setTimestep((float) timestep).setElapsedMs((System.nanoTime() - t0) / 1_000_000);
                     previews.forEach(png -> p.addPreviewPng(ByteString.copyFrom(png)));
-                    done[0] = step;
+                    done.set(step);
                     call.onNext(DenoiseEvent.newBuilder().setProgress(p).build());
                 }
 
                 @Override
                 public boolean cancelled() {
-                    return call.isCancelled() || Context.current().isCancelled();
+                    return call.isCancelled() || context.isCancelled();
                 }
             });
+        } catch (Throwable t) {
+            out.onError(GrpcErrors.toException(t));
+            return;
+        }
+        result.whenComplete((latents, error) -> {
+            if (error != null) {
+                Throwable t = error instanceof java.util.concurrent.CompletionException c ? c.getCause() : error;
+                if (call.isCancelled() || context.isCancelled()) {
+                    LOG.log(System.Logger.Level.INFO, "denoise cancelled by the caller after step {0}", done.get());
+                } else {
+                    out.onError(GrpcErrors.toException(t));
+                }
+                return;
+            }
             out.onNext(DenoiseEvent.newBuilder()
                     .setLatents(Latents.newBuilder().setLatents(TensorCodec.encode(latents))).build());
             out.onCompleted();
             LOG.log(System.Logger.Level.INFO, "denoised {0} image(s), {1} steps of {2}, in {3} ms",
-                    job.seeds().length, done[0] - job.startStep(), job.scheduler(),
+                    job.seeds().length, done.get() - job.startStep(), job.scheduler(),
                     (System.nanoTime() - t0) / 1_000_000);
-        } catch (Throwable t) {
-            if (call.isCancelled() || Context.current().isCancelled()) {
-                LOG.log(System.Logger.Level.INFO, "denoise cancelled by the caller after step {0}", done[0]);
-            } else {
-                out.onError(GrpcErrors.toException(t));
-            }
-        }
+        });
     }
 
     @Override
@@ -77,8 +97,18 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                     .setSizeMultiple(g.sizeMultiple()).setVaeFactor(g.vaeFactor())
                     .setLatentChannels(denoiser.unet().latentChannels())
                     .setContextWidth(Math.max(0, denoiser.unet().contextWidth()))
-                    .addAllSchedulers(Schedulers.NAMES).setDefaultScheduler(Schedulers.DEFAULT).build();
+                    .addAllSchedulers(Schedulers.NAMES).setDefaultScheduler(Schedulers.DEFAULT)
+                    .setBatching(batching()).build();
         });
+    }
+
+    private Batching batching() {
+        BatchSettings b = denoiser.batchSettings();
+        Batching.Builder out = Batching.newBuilder().setEnabled(b.enabled()).setMaxRows(b.enabled() ? b.maxRows() : 0)
+                .setPerRowTimestep(denoiser.unet().perRowTimestep()).setWindowUs(b.window().toNanos() / 1000);
+        denoiser.batcher().ifPresent(s -> out.setUnetCalls(s.calls()).setUnetRows(s.rows())
+                .setRowsInFlight(s.rowsInFlight()));
+        return out.build();
     }
 
     static DenoiseJob toJob(DenoiseRequest r) {

@@ -8,6 +8,7 @@ import org.sdserve.common.grpc.StageChannels;
 import org.sdserve.common.model.ModelDirectory;
 import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
+import org.sdserve.denoise.batch.BatchSettings;
 import org.sdserve.denoise.core.Denoiser;
 import org.sdserve.denoise.grpc.DenoiserService;
 import org.sdserve.orchestrator.grpc.StageClients;
@@ -26,11 +27,11 @@ public final class EmbeddedStages implements AutoCloseable {
     private Denoiser denoiser;
 
     private EmbeddedStages(ModelDirectory model, ExecutionOptions opts, TorchGenerator.Kernel kernel,
-                           int maxMessageBytes, StageClients.Timeouts timeouts) {
+                           BatchSettings batching, int maxMessageBytes, StageClients.Timeouts timeouts) {
         String id = UUID.randomUUID().toString();
         try {
             TextEncoder text = own(TextEncoder.load(model, opts));
-            denoiser = own(Denoiser.load(model, opts, kernel));
+            denoiser = own(Denoiser.load(model, opts, kernel, batching));
             Vae vae = own(Vae.load(model, opts));
             ServiceHost th = own(ServiceHost.inProcess("text-" + id, maxMessageBytes,
                     List.of(new TextEncoderService(text))));
@@ -52,12 +53,19 @@ public final class EmbeddedStages implements AutoCloseable {
 
     public static EmbeddedStages start(ModelDirectory model, ExecutionOptions opts, int maxMessageBytes,
                                        StageClients.Timeouts timeouts) {
-        return new EmbeddedStages(model, opts, TorchGenerator.Kernel.AVX2, maxMessageBytes, timeouts);
+        return new EmbeddedStages(model, opts, TorchGenerator.Kernel.AVX2, BatchSettings.DEFAULT, maxMessageBytes,
+                timeouts);
     }
 
     public static EmbeddedStages start(ModelDirectory model, ExecutionOptions opts, TorchGenerator.Kernel kernel,
                                        int maxMessageBytes, StageClients.Timeouts timeouts) {
-        return new EmbeddedStages(model, opts, kernel, maxMessageBytes, timeouts);
+        return new EmbeddedStages(model, opts, kernel, BatchSettings.DEFAULT, maxMessageBytes, timeouts);
+    }
+
+    /** With the denoiser's step-level batching set explicitly ({@link BatchSettings#OFF} runs each job alone). */
+    public static EmbeddedStages start(ModelDirectory model, ExecutionOptions opts, TorchGenerator.Kernel kernel,
+                                       BatchSettings batching, int maxMessageBytes, StageClients.Timeouts timeouts) {
+        return new EmbeddedStages(model, opts, kernel, batching, maxMessageBytes, timeouts);
     }
 
     private <T extends AutoCloseable> T own(T resource) {

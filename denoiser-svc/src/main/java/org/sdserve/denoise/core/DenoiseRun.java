@@ -1,0 +1,120 @@
+package org.sdserve.denoise.core;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import org.sdserve.common.error.JobCancelledException;
+import org.sdserve.common.noise.NoiseSource;
+import org.sdserve.common.tensor.FloatTensor;
+import org.sdserve.denoise.scheduler.Scheduler;
+
+/**
+ * One job's denoising state between UNet calls: its latents, scheduler, noise generators and step index. The
+ * UNet call itself is made by whoever drives the run (alone, or merged with other runs' rows by the
+ * batcher): {@link #modelInput()} gives this run's rows, {@link #advance} takes the UNet's output for them.
+ * Guided runs contribute 2B rows [input x B, input x B] (uncond first, as diffusers), others B rows.
+ */
+public final class DenoiseRun {
+    private final DenoiseJob job;
+    private final StepListener listener;
+    private final Scheduler scheduler;
+    private final NoiseSource noise;
+    private final FloatTensor context; // [rows, 77, W]: [uncond x B, text x B] with guidance, else [text x B]
+    private final Optional<LatentPreview> preview;
+    private final int end;
+    private final CompletableFuture<FloatTensor> result = new CompletableFuture<>();
+    private FloatTensor latents; // [B, C, h, w], UNet space
+    private int step;
+
+    DenoiseRun(DenoiseJob job, StepListener listener, Scheduler scheduler, NoiseSource noise, FloatTensor latents,
+               FloatTensor context, Optional<LatentPreview> preview, int start, int end) {
+        this.job = job;
+        this.listener = listener;
+        this.scheduler = scheduler;
+        this.noise = noise;
+        this.latents = latents;
+        this.context = context;
+        this.preview = preview;
+        this.step = start;
+        this.end = end;
+    }
+
+    /** UNet rows this run adds to a call: 2B guided, B unguided. */
+    public int rows() {
+        return context.dim(0);
+    }
+
+    /** The latent shape [B, C, h, w]; runs merge only with runs of the same C, h, w. */
+    public long[] latentShape() {
+        return latents.shape();
+    }
+
+    public FloatTensor context() {
+        return context;
+    }
+
+    /** The timestep of the next UNet call. */
+    public double timestep() {
+        return scheduler.timestep(step);
+    }
+
+    public boolean done() {
+        return step >= end;
+    }
+
+    public boolean cancelled() {
+        return listener.cancelled();
+    }
+
+    /** The scaled latents of the next call, doubled under guidance: [rows, C, h, w]. */
+    public FloatTensor modelInput() {
+        FloatTensor input = scheduler.scaleModelInput(latents, step);
+        return job.guided() ? FloatTensor.concat(input, input) : input;
+    }
+
+    /**
+     * Guidance on this run's UNet output [rows, C, h, w] and one scheduler update; reports the step to the
+     * listener.
+     */
+    public void advance(FloatTensor unetOut) {
+        double t = scheduler.timestep(step);
+        FloatTensor eps = job.guided() ? Guidance.apply(unetOut, job.guidanceScale()) : unetOut;
+        Scheduler.StepResult r = scheduler.step(eps, step, latents, noise);
+        latents = r.prevSample();
+        step++;
+        FloatTensor x0 = r.predOriginal() != null ? r.predOriginal() : latents; // PNDM predicts no x0
+        listener.onStep(step, scheduler.steps(), t, previews(x0));
+        if (done()) {
+            result.complete(latents);
+        }
+    }
+
+    /** Ends the run with an error (its UNet call failed, or it was cancelled). */
+    public void fail(Throwable error) {
+        result.completeExceptionally(error);
+    }
+
+    /** Ends a cancelled run with the step it stopped before. */
+    public void cancel() {
+        fail(new JobCancelledException("cancelled before step " + (step + 1) + " of " + scheduler.steps()));
+    }
+
+    /** The final latents [B, C, h, w] once the last step is done. */
+    public CompletableFuture<FloatTensor> result() {
+        return result;
+    }
+
+    private List<byte[]> previews(FloatTensor x0) {
+        int every = job.previewInterval();
+        int total = scheduler.steps();
+        if (every <= 0 || preview.isEmpty() || (step % every != 0 && step != total)) {
+            return List.of();
+        }
+        List<byte[]> out = new ArrayList<>();
+        for (int i = 0; i < x0.dim(0); i++) {
+            out.add(preview.get().render(x0, i).toPng());
+        }
+        return out;
+    }
+}
