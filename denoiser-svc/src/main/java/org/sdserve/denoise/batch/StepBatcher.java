@@ -99,8 +99,10 @@ public final class StepBatcher implements AutoCloseable {
                 return List.of();
             }
             long windowNanos = settings.window().toNanos();
-            if (windowNanos > 0 && compatibleRows(waiting.peekFirst()) < settings.maxRows()) {
-                arrived.awaitNanos(windowNanos); // one wait per call: a late arrival joins, then we go
+            // a call that is not full waits up to the window for more rows (each arrival re-checks fullness)
+            long left = windowNanos;
+            while (left > 0 && !closed && compatibleRows(waiting.peekFirst()) < settings.maxRows()) {
+                left = arrived.awaitNanos(left);
                 dropCancelled();
                 if (waiting.isEmpty()) {
                     return List.of();
