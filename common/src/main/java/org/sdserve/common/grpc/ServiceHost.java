@@ -38,6 +38,9 @@ public final class ServiceHost implements AutoCloseable {
         NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .maxInboundMessageSize(maxInboundBytes)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
+                // a connection ends (GOAWAY, its calls finish first) after 5 minutes, so that clients resolving a
+                // dns:/// name re-resolve it and spread over replicas added since
+                .maxConnectionAge(5, TimeUnit.MINUTES)
                 .addService(health.getHealthService());
         services.forEach(b::addService);
         return start(b.build(), health, services, host + ":" + port);

@@ -68,12 +68,30 @@ public final class StageChannels implements AutoCloseable {
         this.replicas = replicas;
     }
 
-    /** Plaintext channels to {@code host:port} addresses. */
+    /**
+     * Plaintext channels, one per entry: a {@code host:port} address, or a name-resolver target such as
+     * {@code dns:///denoiser-headless:50052}, whose channel is a pool of its own: grpc-java's DNS resolver gives
+     * every address the name has, calls go round-robin over them and skip those whose grpc.health.v1 says other
+     * than SERVING (client-side health checking, from the service config; grpc-services provides it).
+     */
     public static StageChannels tcp(String stage, List<String> addresses, int maxInboundBytes) {
         return new StageChannels(stage, addresses.stream()
-                .map(a -> new Replica(stage, a, NettyChannelBuilder.forTarget(a).usePlaintext()
-                        .maxInboundMessageSize(maxInboundBytes).build()))
+                .map(a -> new Replica(stage, a, channel(a, maxInboundBytes)))
                 .toList());
+    }
+
+    /** round_robin with grpc.health.v1 checks of the overall health (service ""), for resolver targets. */
+    private static final java.util.Map<String, ?> POOL_CONFIG = java.util.Map.of(
+            "loadBalancingConfig", List.of(java.util.Map.of("round_robin", java.util.Map.of())),
+            "healthCheckConfig", java.util.Map.of("serviceName", ""));
+
+    private static ManagedChannel channel(String target, int maxInboundBytes) {
+        NettyChannelBuilder b = NettyChannelBuilder.forTarget(target).usePlaintext()
+                .maxInboundMessageSize(maxInboundBytes);
+        if (target.contains(":///")) {
+            b.defaultServiceConfig(POOL_CONFIG);
+        }
+        return b.build();
     }
 
     public static StageChannels inProcess(String stage, String name, int maxInboundBytes) {
