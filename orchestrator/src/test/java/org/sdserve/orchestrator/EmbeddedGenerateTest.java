@@ -155,53 +155,114 @@ class EmbeddedGenerateTest {
         assertEquals(ran, stages.denoiser().stepsRun() - before, "no step after the cancel");
     }
 
+    /** Collects a call's events as they come, and its end. */
+    private static final class Stream implements io.grpc.stub.StreamObserver<GenerateEvent> {
+        final List<GenerateEvent> events = java.util.Collections.synchronizedList(new ArrayList<>());
+        final CompletableFuture<Status> closed = new CompletableFuture<>();
+        final CompletableFuture<Void> progressed = new CompletableFuture<>();
+
+        @Override
+        public void onNext(GenerateEvent e) {
+            events.add(e);
+            if (e.hasProgress()) {
+                progressed.complete(null);
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            closed.complete(Status.fromThrowable(t));
+        }
+
+        @Override
+        public void onCompleted() {
+            closed.complete(Status.OK);
+        }
+
+        List<GenerateEvent> of(EventCase kind) {
+            synchronized (events) {
+                return events.stream().filter(e -> e.getEventCase() == kind).toList();
+            }
+        }
+    }
+
+    private static void awaitQueued(Stream s, int events) throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (s.of(EventCase.QUEUED).size() < events && System.nanoTime() < until) {
+            Thread.sleep(10);
+        }
+    }
+
+    /** An orchestrator over the shared stages that runs one job and lets two wait. */
+    private static ServiceHost oneSlotTwoWaiting(String name) {
+        ServiceHost host = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(stages.clients(),
+                new RequestValidator(Limits.DEFAULT, () -> 1L), 1, 2)));
+        host.serving();
+        return host;
+    }
+
     @Test
-    void aFullOrchestratorAnswersResourceExhaustedAndStaysUsable() throws Exception {
+    void jobsBeyondTheSlotsWaitInTheQueueWithTheirPlaceAndAFullQueueAnswersResourceExhausted() throws Exception {
         String name = "one-slot-" + UUID.randomUUID();
-        try (ServiceHost oneSlot = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(
-                stages.clients(), new RequestValidator(Limits.DEFAULT, () -> 1L), 1)))) {
+        try (ServiceHost oneSlot = oneSlotTwoWaiting(name)) {
             ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
             io.grpc.Context.CancellableContext longJob = io.grpc.Context.current().withCancellation();
-            CompletableFuture<Status> first = new CompletableFuture<>();
-            CompletableFuture<Void> started = new CompletableFuture<>();
-            longJob.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200).setWidth(384)
-                    .setHeight(384).build(), new io.grpc.stub.StreamObserver<>() {
-                        @Override
-                        public void onNext(GenerateEvent e) {
-                            started.complete(null);
-                        }
+            Stream first = new Stream();
+            longJob.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200)
+                    .setWidth(384).setHeight(384).build(), first));
+            first.progressed.get(30, TimeUnit.SECONDS);
+            Stream second = new Stream();
+            Stream third = new Stream();
+            DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3).build(), second);
+            awaitQueued(second, 1);
+            DiffusionGrpc.newStub(ch).generate(request("a green circle", 3).setSteps(3).build(), third);
+            awaitQueued(third, 1);
+            assertEquals(1, second.of(EventCase.QUEUED).get(0).getQueued().getPosition());
+            assertEquals(2, third.of(EventCase.QUEUED).get(0).getQueued().getPosition());
+            assertEquals(2, third.of(EventCase.QUEUED).get(0).getQueued().getQueueDepth());
 
-                        @Override
-                        public void onError(Throwable t) {
-                            first.complete(Status.fromThrowable(t));
-                        }
+            StatusRuntimeException full = assertThrows(StatusRuntimeException.class,
+                    () -> Events.generate(ch, request("a blue square", 4).build()));
+            assertEquals(Status.Code.RESOURCE_EXHAUSTED, full.getStatus().getCode());
+            assertTrue(full.getStatus().getDescription().startsWith("queue full: 2 jobs waiting and 1 running"),
+                    full.getStatus().getDescription());
 
-                        @Override
-                        public void onCompleted() {
-                            first.complete(Status.OK);
-                        }
-                    }));
-            started.get(30, TimeUnit.SECONDS);
-            StatusRuntimeException busy = assertThrows(StatusRuntimeException.class,
-                    () -> Events.generate(ch, request("a blue square", 2).build()));
-            assertEquals(Status.Code.RESOURCE_EXHAUSTED, busy.getStatus().getCode());
-            assertTrue(busy.getStatus().getDescription().startsWith("busy: 1 jobs are running"));
+            longJob.cancel(null); // the running job stops; the waiting ones start in their order
+            assertEquals(Status.Code.CANCELLED, first.closed.get(30, TimeUnit.SECONDS).getCode());
+            assertEquals(Status.Code.OK, second.closed.get(60, TimeUnit.SECONDS).getCode());
+            assertEquals(Status.Code.OK, third.closed.get(60, TimeUnit.SECONDS).getCode());
+            assertEquals(1, second.of(EventCase.IMAGE).size());
+            assertEquals(List.of(2, 1), third.of(EventCase.QUEUED).stream().map(e -> e.getQueued().getPosition())
+                    .toList(), "the third job moved up when the second started");
+            assertEquals(EventCase.ACCEPTED, third.events.get(0).getEventCase());
+            ch.shutdownNow();
+        }
+    }
+
+    @Test
+    void aWaitingJobWhoseClientLeavesGivesUpItsPlace() throws Exception {
+        String name = "one-slot-" + UUID.randomUUID();
+        try (ServiceHost oneSlot = oneSlotTwoWaiting(name)) {
+            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+            io.grpc.Context.CancellableContext longJob = io.grpc.Context.current().withCancellation();
+            io.grpc.Context.CancellableContext leaving = io.grpc.Context.current().withCancellation();
+            Stream first = new Stream();
+            Stream gone = new Stream();
+            Stream last = new Stream();
+            longJob.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200)
+                    .setWidth(384).setHeight(384).build(), first));
+            first.progressed.get(30, TimeUnit.SECONDS);
+            leaving.run(() -> DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3).build(),
+                    gone));
+            awaitQueued(gone, 1);
+            DiffusionGrpc.newStub(ch).generate(request("a green circle", 3).setSteps(3).build(), last);
+            awaitQueued(last, 1);
+            leaving.cancel(null);
+            awaitQueued(last, 2);
+            assertEquals(List.of(2, 1), last.of(EventCase.QUEUED).stream().map(e -> e.getQueued().getPosition())
+                    .toList(), "the job behind moved up when the one ahead left");
             longJob.cancel(null);
-            assertEquals(Status.Code.CANCELLED, first.get(30, TimeUnit.SECONDS).getCode());
-            // the server frees the slot when its job notices the cancel (before its next step)
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            Events after = null;
-            while (after == null) {
-                try {
-                    after = Events.generate(ch, request("a blue square", 2).setSteps(2).build());
-                } catch (StatusRuntimeException e) {
-                    if (e.getStatus().getCode() != Status.Code.RESOURCE_EXHAUSTED || System.nanoTime() > deadline) {
-                        throw e;
-                    }
-                    Thread.sleep(20);
-                }
-            }
-            assertEquals(1, after.of(EventCase.IMAGE).size());
+            assertEquals(Status.Code.OK, last.closed.get(60, TimeUnit.SECONDS).getCode());
             ch.shutdownNow();
         }
     }

@@ -25,9 +25,13 @@ public interface OrchestratorConfig extends StageSettings {
     @WithDefault("localhost:50053")
     List<String> vae();
 
-    /** Jobs running at once; more get RESOURCE_EXHAUSTED. */
+    /** Jobs running at once; more wait in the queue. */
     @WithDefault("4")
     int maxConcurrentJobs();
+
+    /** Jobs that may wait for a running slot, in arrival order; a job beyond them gets RESOURCE_EXHAUSTED. */
+    @WithDefault("64")
+    int queueDepth();
 
     @WithDefault("2048")
     int maxSide();

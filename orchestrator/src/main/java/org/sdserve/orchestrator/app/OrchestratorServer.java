@@ -52,7 +52,8 @@ public class OrchestratorServer {
                 new Limits(config.maxSide(), config.maxSteps(), config.maxImages(), config.maxPixels()),
                 () -> random.nextLong() & 0xffffffffL);
         host = ServiceHost.tcp(config.host(), config.port(), config.maxMessageBytes(),
-                List.of(new DiffusionService(clients, validator, config.maxConcurrentJobs())));
+                List.of(new DiffusionService(clients, validator, config.maxConcurrentJobs(),
+                        config.queueDepth())));
         if (config.embedded()) {
             host.serving();
         } else {

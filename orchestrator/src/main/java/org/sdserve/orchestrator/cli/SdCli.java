@@ -162,6 +162,8 @@ public final class SdCli {
                             e.getAccepted().getJobId(), r.getWidth(), r.getHeight(), r.getSteps(), r.getScheduler(),
                             r.getGuidanceScale(), Long.toUnsignedString(r.getSeed()));
                 }
+                case QUEUED -> err.printf(Locale.ROOT, "\rsd: queued, position %d of %d waiting", e.getQueued()
+                        .getPosition(), e.getQueued().getQueueDepth());
                 case PROGRESS -> bar(e.getProgress());
                 case IMAGE -> {
                     Path p = Path.of(images == 1 ? output : numbered(output, e.getImage().getIndex()));

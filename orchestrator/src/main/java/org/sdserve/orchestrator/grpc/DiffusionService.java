@@ -1,5 +1,6 @@
 package org.sdserve.orchestrator.grpc;
 
+import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -7,7 +8,10 @@ import io.grpc.stub.StreamObserver;
 import java.util.Iterator;
 import java.util.List;
 import java.util.UUID;
-import java.util.concurrent.Semaphore;
+import java.util.ArrayDeque;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.sdserve.common.error.InvalidRequestException;
 import org.sdserve.common.grpc.GrpcErrors;
 import org.sdserve.common.tensor.FloatTensor;
@@ -28,6 +32,7 @@ import org.sdserve.proto.v1.Image;
 import org.sdserve.proto.v1.ModelDescription;
 import org.sdserve.proto.v1.Preview;
 import org.sdserve.proto.v1.Progress;
+import org.sdserve.proto.v1.Queued;
 import org.sdserve.proto.v1.Stage;
 import org.sdserve.proto.v1.StepProgress;
 
@@ -38,40 +43,107 @@ import org.sdserve.proto.v1.StepProgress;
  */
 public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
     private static final System.Logger LOG = System.getLogger(DiffusionService.class.getName());
+    /** Jobs waiting for a slot when none is given: enough for 16 clients' bursts, bounded all the same. */
+    public static final int DEFAULT_QUEUE_DEPTH = 64;
+
     private final StageClients stages;
     private final RequestValidator validator;
-    private final Semaphore slots;
     private final int maxJobs;
+    private final int queueDepth;
+    private final ExecutorService workers;
+    private final Object lock = new Object();
+    private final ArrayDeque<Job> waiting = new ArrayDeque<>(); // guarded by lock
+    private int running; // guarded by lock
 
     public DiffusionService(StageClients stages, RequestValidator validator, int maxConcurrentJobs) {
-        this.stages = stages;
-        this.validator = validator;
-        this.slots = new Semaphore(maxConcurrentJobs);
-        this.maxJobs = maxConcurrentJobs;
+        this(stages, validator, maxConcurrentJobs, DEFAULT_QUEUE_DEPTH);
     }
 
+    /**
+     * @param maxConcurrentJobs jobs running at once, each on its own worker thread (never a transport thread)
+     * @param queueDepth jobs that may wait for a slot, in arrival order; beyond it, RESOURCE_EXHAUSTED
+     */
+    public DiffusionService(StageClients stages, RequestValidator validator, int maxConcurrentJobs, int queueDepth) {
+        if (maxConcurrentJobs < 1 || queueDepth < 0) {
+            throw new IllegalArgumentException("max-concurrent-jobs must be >= 1 and queue-depth >= 0, got "
+                    + maxConcurrentJobs + " and " + queueDepth);
+        }
+        this.stages = stages;
+        this.validator = validator;
+        this.maxJobs = maxConcurrentJobs;
+        this.queueDepth = queueDepth;
+        AtomicInteger n = new AtomicInteger();
+        this.workers = Executors.newFixedThreadPool(maxConcurrentJobs, r -> {
+            Thread t = new Thread(r, "job-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /**
+     * Validates the request and answers Accepted at once; the job then runs on a worker when a slot is free, or
+     * waits in the queue (Queued events with its place) until one is. The job runs in the caller's gRPC Context,
+     * so a cancelled or expired call cancels the stage call in flight, and a cancelled waiting job leaves the
+     * queue.
+     */
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateEvent> observer) {
         ServerCallStreamObserver<GenerateEvent> out = (ServerCallStreamObserver<GenerateEvent>) observer;
-        if (!slots.tryAcquire()) {
-            out.onError(Status.RESOURCE_EXHAUSTED.withDescription("busy: " + maxJobs
-                    + " jobs are running on this orchestrator; retry later").asRuntimeException());
+        Job job = new Job(request, out, Context.current());
+        try {
+            job.accept();
+        } catch (Throwable t) {
+            out.onError(GrpcErrors.toException(t));
             return;
         }
-        Throwable failure = null;
-        try {
-            new Job(request, out).run();
-        } catch (Throwable t) {
-            failure = t;
-        } finally {
-            slots.release(); // before the client hears the end, so that its next call finds the slot free
+        boolean start;
+        synchronized (lock) {
+            start = running < maxJobs;
+            if (start) {
+                running++;
+            } else if (waiting.size() < queueDepth) {
+                waiting.add(job);
+                job.queued(waiting.size(), waiting.size());
+            } else {
+                job.fail(Status.RESOURCE_EXHAUSTED.withDescription("queue full: " + waiting.size() + " jobs waiting "
+                        + "and " + running + " running (sd.orchestrator.queue-depth, max-concurrent-jobs); retry later")
+                        .asRuntimeException());
+                return;
+            }
         }
-        if (failure == null) {
-            out.onCompleted();
-        } else if (!out.isCancelled()) {
-            out.onError(GrpcErrors.toException(failure));
-        } else {
-            LOG.log(System.Logger.Level.INFO, "job cancelled by the client: {0}", failure.getMessage());
+        out.setOnCancelHandler(() -> leaveQueue(job));
+        if (start) {
+            workers.execute(job::execute);
+        }
+    }
+
+    private void leaveQueue(Job job) {
+        synchronized (lock) {
+            if (waiting.remove(job)) {
+                LOG.log(System.Logger.Level.INFO, "a waiting job was cancelled by its client");
+                tellPositions();
+            }
+        }
+    }
+
+    /** A job ended: the next waiting one takes its slot and the others move up. */
+    private void finished() {
+        Job next;
+        synchronized (lock) {
+            next = waiting.poll();
+            if (next == null) {
+                running--;
+                return;
+            }
+            tellPositions();
+        }
+        workers.execute(next::execute);
+    }
+
+    private void tellPositions() { // under lock
+        int i = 0;
+        for (Job j : waiting) {
+            j.queued(++i, waiting.size());
         }
     }
 
@@ -79,25 +151,76 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
     private final class Job {
         private final GenerateRequest request;
         private final ServerCallStreamObserver<GenerateEvent> out;
+        private final Context context; // the client call's: its deadline and cancellation
         private final long t0 = System.nanoTime();
         private final Completed.Builder timings = Completed.newBuilder();
+        private GenerateRequest job;
+        private long[] seeds;
+        private int lastPosition; // guarded by this
 
-        Job(GenerateRequest request, ServerCallStreamObserver<GenerateEvent> out) {
+        Job(GenerateRequest request, ServerCallStreamObserver<GenerateEvent> out, Context context) {
             this.request = request;
             this.out = out;
+            this.context = context;
         }
 
-        void run() {
-            // 1. validate against the served model, resolve defaults and seeds
+        /** 1. validate against the served model, resolve defaults and seeds; Accepted. */
+        void accept() {
             ModelDescription model = stages.description();
-            GenerateRequest job = validator.resolve(request, model);
-            long[] seeds = RequestValidator.seeds(job);
+            job = validator.resolve(request, model);
+            seeds = RequestValidator.seeds(job);
             Accepted.Builder accepted = Accepted.newBuilder().setJobId(UUID.randomUUID().toString()).setResolved(job);
             for (long s : seeds) {
                 accepted.addSeeds(s);
             }
             send(GenerateEvent.newBuilder().setAccepted(accepted).build());
+        }
 
+        /** Tells the client its place, when it changed. */
+        void queued(int position, int depth) {
+            synchronized (this) {
+                if (position != lastPosition && !out.isCancelled()) {
+                    lastPosition = position;
+                    out.onNext(GenerateEvent.newBuilder().setQueued(Queued.newBuilder().setPosition(position)
+                            .setQueueDepth(depth)).build());
+                }
+            }
+        }
+
+        void fail(Throwable t) {
+            synchronized (this) {
+                out.onError(GrpcErrors.toException(t));
+            }
+        }
+
+        /** On a worker: the job in the client call's Context, then the stream's end, then the slot is freed. */
+        void execute() {
+            Throwable failure = null;
+            try {
+                if (context.isCancelled()) {
+                    boolean late = context.getDeadline() != null && context.getDeadline().isExpired();
+                    throw (late ? Status.DEADLINE_EXCEEDED.withDescription("the deadline passed while the job "
+                            + "waited in the queue") : Status.CANCELLED.withDescription("cancelled while queued"))
+                            .asRuntimeException();
+                }
+                context.run(this::run);
+            } catch (Throwable t) {
+                failure = t;
+            } finally {
+                finished(); // before the client hears the end, so that its next call finds the slot free
+            }
+            synchronized (this) {
+                if (failure == null) {
+                    out.onCompleted();
+                } else if (!out.isCancelled()) {
+                    out.onError(GrpcErrors.toException(failure));
+                } else {
+                    LOG.log(System.Logger.Level.INFO, "job cancelled by the client: {0}", failure.getMessage());
+                }
+            }
+        }
+
+        private void run() {
             // 2. encode prompt and negative prompt in one batch
             long t = System.nanoTime();
             boolean guided = job.getGuidanceScale() > 1f;
@@ -179,10 +302,12 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         }
 
         private void send(GenerateEvent e) {
-            if (out.isCancelled()) {
-                throw Status.CANCELLED.withDescription("the client cancelled").asRuntimeException();
+            synchronized (this) {
+                if (out.isCancelled()) {
+                    throw Status.CANCELLED.withDescription("the client cancelled").asRuntimeException();
+                }
+                out.onNext(e);
             }
-            out.onNext(e);
         }
     }
 
