@@ -267,6 +267,71 @@ class EmbeddedGenerateTest {
         }
     }
 
+    private static String jobId(Stream s) {
+        return s.events.get(0).getAccepted().getJobId();
+    }
+
+    @Test
+    void cancelByIdStopsThatJobWithinOneStepAndOnlyThatJob() throws Exception {
+        Stream doomed = new Stream();
+        Stream other = new Stream();
+        DiffusionGrpc.newStub(channel).generate(request("a red circle on a blue background", 5).setSteps(200)
+                .setWidth(384).setHeight(384).build(), doomed);
+        doomed.progressed.get(30, TimeUnit.SECONDS);
+        DiffusionGrpc.newStub(channel).generate(request("a blue square", 6).setSteps(30).build(), other);
+        var stub = DiffusionGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+        assertEquals(org.sdserve.proto.v1.JobState.JOB_STATE_RUNNING, stub.cancel(
+                org.sdserve.proto.v1.CancelRequest.newBuilder().setJobId(jobId(doomed)).build()).getState());
+        Status end = doomed.closed.get(30, TimeUnit.SECONDS);
+        assertEquals(Status.Code.CANCELLED, end.getCode());
+        assertEquals("cancelled by Cancel while running", end.getDescription());
+        long after = stages.denoiser().stepsRun();
+        assertEquals(Status.Code.OK, other.closed.get(60, TimeUnit.SECONDS).getCode(), "the other job goes on");
+        assertEquals(1, other.of(EventCase.IMAGE).size());
+        long doomedSteps = doomed.of(EventCase.PROGRESS).stream()
+                .filter(e -> e.getProgress().getStage() == Stage.STAGE_DENOISING).count();
+        assertTrue(doomedSteps < 200, "the cancelled job ran " + doomedSteps + " steps");
+        assertTrue(stages.denoiser().stepsRun() - after <= 30 + 1, "at most one step of the cancelled job after "
+                + "the cancel, besides the other job's 30");
+        StatusRuntimeException gone = assertThrows(StatusRuntimeException.class, () -> stub.cancel(
+                org.sdserve.proto.v1.CancelRequest.newBuilder().setJobId(jobId(doomed)).build()));
+        assertEquals(Status.Code.NOT_FOUND, gone.getStatus().getCode());
+        StatusRuntimeException bad = assertThrows(StatusRuntimeException.class, () -> stub.cancel(
+                org.sdserve.proto.v1.CancelRequest.newBuilder().setJobId("x".repeat(1000)).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, bad.getStatus().getCode());
+        assertEquals("job_id must be the id of an Accepted event (at most 64 characters), got 1000 characters",
+                bad.getStatus().getDescription());
+    }
+
+    @Test
+    void cancelByIdOfAWaitingJobTakesItOutOfTheQueue() throws Exception {
+        String name = "one-slot-" + UUID.randomUUID();
+        try (ServiceHost oneSlot = oneSlotTwoWaiting(name)) {
+            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+            io.grpc.Context.CancellableContext longJob = io.grpc.Context.current().withCancellation();
+            Stream first = new Stream();
+            Stream second = new Stream();
+            Stream third = new Stream();
+            longJob.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200)
+                    .setWidth(384).setHeight(384).build(), first));
+            first.progressed.get(30, TimeUnit.SECONDS);
+            DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3).build(), second);
+            awaitQueued(second, 1);
+            DiffusionGrpc.newStub(ch).generate(request("a green circle", 3).setSteps(3).build(), third);
+            awaitQueued(third, 1);
+            assertEquals(org.sdserve.proto.v1.JobState.JOB_STATE_QUEUED, DiffusionGrpc.newBlockingStub(ch)
+                    .cancel(org.sdserve.proto.v1.CancelRequest.newBuilder().setJobId(jobId(second)).build())
+                    .getState());
+            assertEquals(Status.Code.CANCELLED, second.closed.get(10, TimeUnit.SECONDS).getCode());
+            awaitQueued(third, 2);
+            assertEquals(List.of(2, 1), third.of(EventCase.QUEUED).stream().map(e -> e.getQueued().getPosition())
+                    .toList());
+            longJob.cancel(null);
+            assertEquals(Status.Code.OK, third.closed.get(60, TimeUnit.SECONDS).getCode());
+            ch.shutdownNow();
+        }
+    }
+
     @Test
     void aStageThatCannotBeReachedGivesUnavailable() {
         String name = "no-stages-" + UUID.randomUUID();

@@ -9,6 +9,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.UUID;
 import java.util.ArrayDeque;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -18,6 +20,10 @@ import org.sdserve.common.tensor.FloatTensor;
 import org.sdserve.common.tensor.TensorCodec;
 import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.proto.v1.Accepted;
+import org.sdserve.proto.v1.CancelRequest;
+import org.sdserve.proto.v1.CancelResponse;
+import org.sdserve.proto.v1.JobState;
+import org.sdserve.common.grpc.Calls;
 import org.sdserve.proto.v1.Completed;
 import org.sdserve.proto.v1.DecodeRequest;
 import org.sdserve.proto.v1.DecodeResponse;
@@ -54,6 +60,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
     private final Object lock = new Object();
     private final ArrayDeque<Job> waiting = new ArrayDeque<>(); // guarded by lock
     private int running; // guarded by lock
+    private final Map<String, Job> live = new ConcurrentHashMap<>(); // waiting and running jobs by id
 
     public DiffusionService(StageClients stages, RequestValidator validator, int maxConcurrentJobs) {
         this(stages, validator, maxConcurrentJobs, DEFAULT_QUEUE_DEPTH);
@@ -111,6 +118,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
                 return;
             }
         }
+        live.put(job.id, job);
         out.setOnCancelHandler(() -> leaveQueue(job));
         if (start) {
             workers.execute(job::execute);
@@ -120,10 +128,46 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
     private void leaveQueue(Job job) {
         synchronized (lock) {
             if (waiting.remove(job)) {
+                live.remove(job.id);
                 LOG.log(System.Logger.Level.INFO, "a waiting job was cancelled by its client");
                 tellPositions();
             }
         }
+    }
+
+    /** Job ids are the UUIDs of Accepted; anything longer is not one (and is not echoed). */
+    private static final int MAX_JOB_ID = 64;
+
+    @Override
+    public void cancel(CancelRequest request, StreamObserver<CancelResponse> out) {
+        Calls.unary(out, () -> {
+            String id = request.getJobId();
+            InvalidRequestException.require(!id.isEmpty() && id.length() <= MAX_JOB_ID,
+                    "job_id must be the id of an Accepted event (at most %d characters), got %d characters",
+                    MAX_JOB_ID, id.length());
+            Job job = live.get(id);
+            if (job == null) {
+                throw Status.NOT_FOUND.withDescription("no waiting or running job has id " + id
+                        + " (it finished, or never existed)").asRuntimeException();
+            }
+            boolean wasWaiting;
+            synchronized (lock) {
+                wasWaiting = waiting.remove(job);
+                if (wasWaiting) {
+                    live.remove(job.id);
+                    tellPositions();
+                }
+            }
+            if (wasWaiting) {
+                job.fail(Status.CANCELLED.withDescription("cancelled by Cancel while queued").asRuntimeException());
+            } else {
+                job.stop();
+            }
+            LOG.log(System.Logger.Level.INFO, "job {0} cancelled by Cancel while {1}", id,
+                    wasWaiting ? "queued" : "running");
+            return CancelResponse.newBuilder().setState(wasWaiting ? JobState.JOB_STATE_QUEUED
+                    : JobState.JOB_STATE_RUNNING).build();
+        });
     }
 
     /** A job ended: the next waiting one takes its slot and the others move up. */
@@ -152,6 +196,9 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         private final GenerateRequest request;
         private final ServerCallStreamObserver<GenerateEvent> out;
         private final Context context; // the client call's: its deadline and cancellation
+        private final Context.CancellableContext jobContext; // the stage calls': the client's, and Cancel by id
+        private final String id = UUID.randomUUID().toString();
+        private volatile boolean stoppedById;
         private final long t0 = System.nanoTime();
         private final Completed.Builder timings = Completed.newBuilder();
         private GenerateRequest job;
@@ -162,6 +209,13 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             this.request = request;
             this.out = out;
             this.context = context;
+            this.jobContext = context.withCancellation();
+        }
+
+        /** Cancel by id of a running job: its stage call in flight is cancelled, the denoiser stops at its step. */
+        void stop() {
+            stoppedById = true;
+            jobContext.cancel(null);
         }
 
         /** 1. validate against the served model, resolve defaults and seeds; Accepted. */
@@ -169,7 +223,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             ModelDescription model = stages.description();
             job = validator.resolve(request, model);
             seeds = RequestValidator.seeds(job);
-            Accepted.Builder accepted = Accepted.newBuilder().setJobId(UUID.randomUUID().toString()).setResolved(job);
+            Accepted.Builder accepted = Accepted.newBuilder().setJobId(id).setResolved(job);
             for (long s : seeds) {
                 accepted.addSeeds(s);
             }
@@ -203,10 +257,13 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
                             + "waited in the queue") : Status.CANCELLED.withDescription("cancelled while queued"))
                             .asRuntimeException();
                 }
-                context.run(this::run);
+                jobContext.run(this::run);
             } catch (Throwable t) {
-                failure = t;
+                failure = stoppedById ? Status.CANCELLED.withDescription("cancelled by Cancel while running")
+                        .asRuntimeException() : t;
             } finally {
+                jobContext.cancel(null); // releases the context's listeners
+                live.remove(id);
                 finished(); // before the client hears the end, so that its next call finds the slot free
             }
             synchronized (this) {
