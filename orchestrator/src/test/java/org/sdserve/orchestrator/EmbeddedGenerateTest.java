@@ -333,6 +333,39 @@ class EmbeddedGenerateTest {
     }
 
     @Test
+    void interactiveJobsWaitAheadOfBatchJobs() throws Exception {
+        String name = "one-slot-" + UUID.randomUUID();
+        try (ServiceHost oneSlot = oneSlotTwoWaiting(name)) {
+            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+            io.grpc.Context.CancellableContext longJob = io.grpc.Context.current().withCancellation();
+            Stream first = new Stream();
+            Stream bulk = new Stream();
+            Stream person = new Stream();
+            longJob.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200)
+                    .setWidth(384).setHeight(384).build(), first));
+            first.progressed.get(30, TimeUnit.SECONDS);
+            DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3)
+                    .setPriority(org.sdserve.proto.v1.Priority.PRIORITY_BATCH).build(), bulk);
+            awaitQueued(bulk, 1);
+            DiffusionGrpc.newStub(ch).generate(request("a green circle", 3).setSteps(3).build(), person);
+            awaitQueued(person, 1);
+            assertEquals(1, person.of(EventCase.QUEUED).get(0).getQueued().getPosition(), "ahead of the batch job");
+            longJob.cancel(null);
+            assertEquals(Status.Code.OK, person.closed.get(60, TimeUnit.SECONDS).getCode());
+            assertEquals(Status.Code.OK, bulk.closed.get(60, TimeUnit.SECONDS).getCode());
+            assertEquals(List.of(1, 2, 1), bulk.of(EventCase.QUEUED).stream().map(e -> e.getQueued().getPosition())
+                    .toList(), "the batch job went behind the interactive one, then up when it started");
+            assertEquals(org.sdserve.proto.v1.Priority.PRIORITY_BATCH,
+                    bulk.events.get(0).getAccepted().getResolved().getPriority());
+            StatusRuntimeException bad = assertThrows(StatusRuntimeException.class, () -> Events.generate(ch,
+                    request("a red circle", 1).setPriorityValue(7).build()));
+            assertEquals("priority must be PRIORITY_INTERACTIVE or PRIORITY_BATCH, got 7",
+                    bad.getStatus().getDescription());
+            ch.shutdownNow();
+        }
+    }
+
+    @Test
     void aStageThatCannotBeReachedGivesUnavailable() {
         String name = "no-stages-" + UUID.randomUUID();
         String nowhere = "nowhere-" + UUID.randomUUID();

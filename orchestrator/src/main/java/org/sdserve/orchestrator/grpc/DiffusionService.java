@@ -8,7 +8,7 @@ import io.grpc.stub.StreamObserver;
 import java.util.Iterator;
 import java.util.List;
 import java.util.UUID;
-import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -37,6 +37,7 @@ import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.Image;
 import org.sdserve.proto.v1.ModelDescription;
 import org.sdserve.proto.v1.Preview;
+import org.sdserve.proto.v1.Priority;
 import org.sdserve.proto.v1.Progress;
 import org.sdserve.proto.v1.Queued;
 import org.sdserve.proto.v1.Stage;
@@ -58,7 +59,8 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
     private final int queueDepth;
     private final ExecutorService workers;
     private final Object lock = new Object();
-    private final ArrayDeque<Job> waiting = new ArrayDeque<>(); // guarded by lock
+    // guarded by lock: interactive jobs in arrival order, then batch jobs in arrival order
+    private final List<Job> waiting = new ArrayList<>();
     private int running; // guarded by lock
     private final Map<String, Job> live = new ConcurrentHashMap<>(); // waiting and running jobs by id
 
@@ -109,8 +111,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             if (start) {
                 running++;
             } else if (waiting.size() < queueDepth) {
-                waiting.add(job);
-                job.queued(waiting.size(), waiting.size());
+                enqueue(job);
             } else {
                 job.fail(Status.RESOURCE_EXHAUSTED.withDescription("queue full: " + waiting.size() + " jobs waiting "
                         + "and " + running + " running (sd.orchestrator.queue-depth, max-concurrent-jobs); retry later")
@@ -170,11 +171,24 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         });
     }
 
+    /** Interactive jobs go behind the other interactive ones, ahead of every batch job. */
+    private void enqueue(Job job) { // under lock
+        int at = waiting.size();
+        if (!job.batch()) {
+            at = 0;
+            while (at < waiting.size() && !waiting.get(at).batch()) {
+                at++;
+            }
+        }
+        waiting.add(at, job);
+        tellPositions();
+    }
+
     /** A job ended: the next waiting one takes its slot and the others move up. */
     private void finished() {
         Job next;
         synchronized (lock) {
-            next = waiting.poll();
+            next = waiting.isEmpty() ? null : waiting.remove(0);
             if (next == null) {
                 running--;
                 return;
@@ -219,7 +233,13 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         }
 
         /** 1. validate against the served model, resolve defaults and seeds; Accepted. */
+        boolean batch() {
+            return request.getPriority() == Priority.PRIORITY_BATCH;
+        }
+
         void accept() {
+            InvalidRequestException.require(request.getPriorityValue() >= 0 && request.getPriorityValue() <= 2,
+                    "priority must be PRIORITY_INTERACTIVE or PRIORITY_BATCH, got %d", request.getPriorityValue());
             ModelDescription model = stages.description();
             job = validator.resolve(request, model);
             seeds = RequestValidator.seeds(job);
