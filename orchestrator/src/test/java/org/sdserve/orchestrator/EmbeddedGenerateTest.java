@@ -164,8 +164,8 @@ class EmbeddedGenerateTest {
         @Override
         public void onNext(GenerateEvent e) {
             events.add(e);
-            if (e.hasProgress()) {
-                progressed.complete(null);
+            if (e.hasProgress() && e.getProgress().getStage() == Stage.STAGE_DENOISING) {
+                progressed.complete(null); // denoising has begun
             }
         }
 
@@ -187,8 +187,9 @@ class EmbeddedGenerateTest {
     }
 
     private static void awaitQueued(Stream s, int events) throws InterruptedException {
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (s.of(EventCase.QUEUED).size() < events && System.nanoTime() < until) {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (s.of(EventCase.QUEUED).size() < events) {
+            assertTrue(System.nanoTime() < until, "no " + events + " Queued event(s) within 30 s: " + s.events);
             Thread.sleep(10);
         }
     }
@@ -220,6 +221,20 @@ class EmbeddedGenerateTest {
             assertEquals(1, second.of(EventCase.QUEUED).get(0).getQueued().getPosition());
             assertEquals(2, third.of(EventCase.QUEUED).get(0).getQueued().getPosition());
             assertEquals(2, third.of(EventCase.QUEUED).get(0).getQueued().getQueueDepth());
+
+            org.sdserve.proto.v1.ListJobsResponse list = DiffusionGrpc.newBlockingStub(ch).listJobs(
+                    org.sdserve.proto.v1.ListJobsRequest.getDefaultInstance());
+            assertEquals(1, list.getRunning());
+            assertEquals(2, list.getWaiting());
+            assertEquals(List.of(jobId(first), jobId(second), jobId(third)), list.getJobsList().stream()
+                    .map(org.sdserve.proto.v1.JobInfo::getJobId).toList(), "running first, then in queue order");
+            assertEquals(org.sdserve.proto.v1.JobState.JOB_STATE_RUNNING, list.getJobs(0).getState());
+            assertEquals(Stage.STAGE_DENOISING, list.getJobs(0).getStage());
+            assertTrue(list.getJobs(0).getStep() >= 1 && list.getJobs(0).getTotalSteps() == 200);
+            assertEquals(List.of(1, 2), list.getJobsList().subList(1, 3).stream()
+                    .map(org.sdserve.proto.v1.JobInfo::getPosition).toList());
+            assertEquals(1, DiffusionGrpc.newBlockingStub(ch).listJobs(org.sdserve.proto.v1.ListJobsRequest
+                    .newBuilder().setLimit(1).build()).getJobsCount());
 
             StatusRuntimeException full = assertThrows(StatusRuntimeException.class,
                     () -> Events.generate(ch, request("a blue square", 4).build()));

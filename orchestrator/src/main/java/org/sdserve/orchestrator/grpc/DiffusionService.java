@@ -22,7 +22,10 @@ import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.proto.v1.Accepted;
 import org.sdserve.proto.v1.CancelRequest;
 import org.sdserve.proto.v1.CancelResponse;
+import org.sdserve.proto.v1.JobInfo;
 import org.sdserve.proto.v1.JobState;
+import org.sdserve.proto.v1.ListJobsRequest;
+import org.sdserve.proto.v1.ListJobsResponse;
 import org.sdserve.common.grpc.Calls;
 import org.sdserve.proto.v1.Completed;
 import org.sdserve.proto.v1.DecodeRequest;
@@ -105,6 +108,9 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             out.onError(GrpcErrors.toException(t));
             return;
         }
+        // both before the job can be seen by another thread (a finishing job may start it at once)
+        out.setOnCancelHandler(() -> leaveQueue(job));
+        live.put(job.id, job);
         boolean start;
         synchronized (lock) {
             start = running < maxJobs;
@@ -113,14 +119,13 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             } else if (waiting.size() < queueDepth) {
                 enqueue(job);
             } else {
+                live.remove(job.id);
                 job.fail(Status.RESOURCE_EXHAUSTED.withDescription("queue full: " + waiting.size() + " jobs waiting "
                         + "and " + running + " running (sd.orchestrator.queue-depth, max-concurrent-jobs); retry later")
                         .asRuntimeException());
                 return;
             }
         }
-        live.put(job.id, job);
-        out.setOnCancelHandler(() -> leaveQueue(job));
         if (start) {
             workers.execute(job::execute);
         }
@@ -171,6 +176,34 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         });
     }
 
+    private static final int MAX_LIST = 1000;
+
+    @Override
+    public void listJobs(ListJobsRequest request, StreamObserver<ListJobsResponse> out) {
+        Calls.unary(out, () -> {
+            InvalidRequestException.require(request.getLimit() <= MAX_LIST, "limit must be in [0, %d], got %d",
+                    MAX_LIST, request.getLimit());
+            int limit = request.getLimit() == 0 ? 100 : request.getLimit();
+            List<Job> queue;
+            synchronized (lock) {
+                queue = List.copyOf(waiting);
+            }
+            List<Job> active = live.values().stream().filter(j -> j.startedAt != 0)
+                    .sorted(java.util.Comparator.comparingLong(j -> j.startedAt)).toList();
+            ListJobsResponse.Builder b = ListJobsResponse.newBuilder().setRunning(active.size())
+                    .setWaiting(queue.size());
+            for (Job j : active) {
+                if (b.getJobsCount() < limit) {
+                    b.addJobs(j.info(JobState.JOB_STATE_RUNNING, 0));
+                }
+            }
+            for (int i = 0; i < queue.size() && b.getJobsCount() < limit; i++) {
+                b.addJobs(queue.get(i).info(JobState.JOB_STATE_QUEUED, i + 1));
+            }
+            return b.build();
+        });
+    }
+
     /** Interactive jobs go behind the other interactive ones, ahead of every batch job. */
     private void enqueue(Job job) { // under lock
         int at = waiting.size();
@@ -213,6 +246,8 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         private final Context.CancellableContext jobContext; // the stage calls': the client's, and Cancel by id
         private final String id = UUID.randomUUID().toString();
         private volatile boolean stoppedById;
+        private volatile long startedAt; // System.nanoTime() when a worker took it; 0 while waiting
+        private volatile Progress lastProgress;
         private final long t0 = System.nanoTime();
         private final Completed.Builder timings = Completed.newBuilder();
         private GenerateRequest job;
@@ -233,6 +268,17 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         }
 
         /** 1. validate against the served model, resolve defaults and seeds; Accepted. */
+        JobInfo info(JobState state, int position) {
+            JobInfo.Builder b = JobInfo.newBuilder().setJobId(id).setState(state).setPriority(batch()
+                    ? Priority.PRIORITY_BATCH : Priority.PRIORITY_INTERACTIVE).setPosition(position)
+                    .setAgeMs(ms(t0));
+            Progress p = lastProgress;
+            if (p != null) {
+                b.setStage(p.getStage()).setStep(p.getStep()).setTotalSteps(p.getTotalSteps());
+            }
+            return b.build();
+        }
+
         boolean batch() {
             return request.getPriority() == Priority.PRIORITY_BATCH;
         }
@@ -270,6 +316,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         /** On a worker: the job in the client call's Context, then the stream's end, then the slot is freed. */
         void execute() {
             Throwable failure = null;
+            startedAt = System.nanoTime();
             try {
                 if (context.isCancelled()) {
                     boolean late = context.getDeadline() != null && context.getDeadline().isExpired();
@@ -373,9 +420,10 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         }
 
         private void progress(Stage stage, int step, int total, float timestep, long remainingMs) {
-            send(GenerateEvent.newBuilder().setProgress(Progress.newBuilder().setStage(stage).setStep(step)
-                    .setTotalSteps(total).setTimestep(timestep).setElapsedMs(ms(t0))
-                    .setEstimatedRemainingMs(remainingMs)).build());
+            Progress p = Progress.newBuilder().setStage(stage).setStep(step).setTotalSteps(total)
+                    .setTimestep(timestep).setElapsedMs(ms(t0)).setEstimatedRemainingMs(remainingMs).build();
+            lastProgress = p;
+            send(GenerateEvent.newBuilder().setProgress(p).build());
         }
 
         private void send(GenerateEvent e) {
