@@ -202,6 +202,14 @@ class EmbeddedGenerateTest {
         return host;
     }
 
+    /** Starts a long job (200 steps at 384x384) in {@code context} and waits until it denoises. */
+    private static void occupyTheSlot(ManagedChannel ch, io.grpc.Context.CancellableContext context, Stream events)
+            throws Exception {
+        context.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200)
+                .setWidth(384).setHeight(384).build(), events));
+        events.progressed.get(30, TimeUnit.SECONDS);
+    }
+
     @Test
     void jobsBeyondTheSlotsWaitInTheQueueWithTheirPlaceAndAFullQueueAnswersResourceExhausted() throws Exception {
         String name = "one-slot-" + UUID.randomUUID();
@@ -209,9 +217,7 @@ class EmbeddedGenerateTest {
             ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
             io.grpc.Context.CancellableContext longJob = io.grpc.Context.current().withCancellation();
             Stream first = new Stream();
-            longJob.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200)
-                    .setWidth(384).setHeight(384).build(), first));
-            first.progressed.get(30, TimeUnit.SECONDS);
+            occupyTheSlot(ch, longJob, first);
             Stream second = new Stream();
             Stream third = new Stream();
             DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3).build(), second);
@@ -264,9 +270,7 @@ class EmbeddedGenerateTest {
             Stream first = new Stream();
             Stream gone = new Stream();
             Stream last = new Stream();
-            longJob.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200)
-                    .setWidth(384).setHeight(384).build(), first));
-            first.progressed.get(30, TimeUnit.SECONDS);
+            occupyTheSlot(ch, longJob, first);
             leaving.run(() -> DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3).build(),
                     gone));
             awaitQueued(gone, 1);
@@ -327,9 +331,7 @@ class EmbeddedGenerateTest {
             Stream first = new Stream();
             Stream second = new Stream();
             Stream third = new Stream();
-            longJob.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200)
-                    .setWidth(384).setHeight(384).build(), first));
-            first.progressed.get(30, TimeUnit.SECONDS);
+            occupyTheSlot(ch, longJob, first);
             DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3).build(), second);
             awaitQueued(second, 1);
             DiffusionGrpc.newStub(ch).generate(request("a green circle", 3).setSteps(3).build(), third);
@@ -356,9 +358,7 @@ class EmbeddedGenerateTest {
             Stream first = new Stream();
             Stream bulk = new Stream();
             Stream person = new Stream();
-            longJob.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200)
-                    .setWidth(384).setHeight(384).build(), first));
-            first.progressed.get(30, TimeUnit.SECONDS);
+            occupyTheSlot(ch, longJob, first);
             DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3)
                     .setPriority(org.sdserve.proto.v1.Priority.PRIORITY_BATCH).build(), bulk);
             awaitQueued(bulk, 1);

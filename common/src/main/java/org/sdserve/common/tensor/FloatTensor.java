@@ -77,15 +77,7 @@ public final class FloatTensor {
 
     /** Concatenation along the leading dimension; the other dimensions must agree. */
     public static FloatTensor concat(FloatTensor a, FloatTensor b) {
-        if (!Arrays.equals(a.shape, 1, a.shape.length, b.shape, 1, b.shape.length)) {
-            throw new IllegalArgumentException("cannot concatenate " + Arrays.toString(a.shape) + " and "
-                    + Arrays.toString(b.shape));
-        }
-        long[] s = a.shape.clone();
-        s[0] += b.shape[0];
-        float[] out = Arrays.copyOf(a.data, a.data.length + b.data.length);
-        System.arraycopy(b.data, 0, out, a.data.length, b.data.length);
-        return new FloatTensor(s, out);
+        return concat(java.util.List.of(a, b));
     }
 
     /** Concatenation of one or more tensors along the leading dimension; the other dimensions must agree. */

@@ -5,6 +5,7 @@ import java.util.function.LongSupplier;
 import org.sdserve.common.error.InvalidRequestException;
 import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.ModelDescription;
+import org.sdserve.proto.v1.Priority;
 
 /**
  * Checks a GenerateRequest field by field against the limits and the served model, and fills in the
@@ -69,9 +70,15 @@ public final class RequestValidator {
         require(r.getPreviewInterval() <= steps || r.getPreviewInterval() == 0,
                 "preview_interval must be in [0, steps=%d], got %d", steps, r.getPreviewInterval());
 
+        require(r.getPriority() != Priority.UNRECOGNIZED, "priority must be PRIORITY_INTERACTIVE or PRIORITY_BATCH, "
+                + "got %d", r.getPriorityValue());
+        Priority priority = r.getPriority() == Priority.PRIORITY_UNSPECIFIED ? Priority.PRIORITY_INTERACTIVE
+                : r.getPriority();
+
         long seed = r.hasSeed() ? r.getSeed() : seedSource.getAsLong();
         return r.toBuilder().setWidth(width).setHeight(height).setSteps(steps).setGuidanceScale(guidance)
-                .setScheduler(scheduler).setNumImages(images).setSeed(seed).setModel(model.getModel()).build();
+                .setScheduler(scheduler).setNumImages(images).setSeed(seed).setModel(model.getModel())
+                .setPriority(priority).build();
     }
 
     private void checkSide(String field, int value, int multiple) {

@@ -250,7 +250,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         private volatile Progress lastProgress;
         private final long t0 = System.nanoTime();
         private final Completed.Builder timings = Completed.newBuilder();
-        private GenerateRequest job;
+        private GenerateRequest resolved; // the request with its defaults, once accepted
         private long[] seeds;
         private int lastPosition; // guarded by this
 
@@ -267,10 +267,9 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             jobContext.cancel(null);
         }
 
-        /** 1. validate against the served model, resolve defaults and seeds; Accepted. */
         JobInfo info(JobState state, int position) {
-            JobInfo.Builder b = JobInfo.newBuilder().setJobId(id).setState(state).setPriority(batch()
-                    ? Priority.PRIORITY_BATCH : Priority.PRIORITY_INTERACTIVE).setPosition(position)
+            JobInfo.Builder b = JobInfo.newBuilder().setJobId(id).setState(state)
+                    .setPriority(resolved.getPriority()).setPosition(position)
                     .setAgeMs(ms(t0));
             Progress p = lastProgress;
             if (p != null) {
@@ -280,16 +279,15 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         }
 
         boolean batch() {
-            return request.getPriority() == Priority.PRIORITY_BATCH;
+            return resolved.getPriority() == Priority.PRIORITY_BATCH;
         }
 
+        /** 1. validate against the served model, resolve defaults and seeds; Accepted. */
         void accept() {
-            InvalidRequestException.require(request.getPriorityValue() >= 0 && request.getPriorityValue() <= 2,
-                    "priority must be PRIORITY_INTERACTIVE or PRIORITY_BATCH, got %d", request.getPriorityValue());
             ModelDescription model = stages.description();
-            job = validator.resolve(request, model);
-            seeds = RequestValidator.seeds(job);
-            Accepted.Builder accepted = Accepted.newBuilder().setJobId(id).setResolved(job);
+            resolved = validator.resolve(request, model);
+            seeds = RequestValidator.seeds(resolved);
+            Accepted.Builder accepted = Accepted.newBuilder().setJobId(id).setResolved(resolved);
             for (long s : seeds) {
                 accepted.addSeeds(s);
             }
@@ -347,13 +345,13 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         private void run() {
             // 2. encode prompt and negative prompt in one batch
             long t = System.nanoTime();
-            boolean guided = job.getGuidanceScale() > 1f;
+            boolean guided = resolved.getGuidanceScale() > 1f;
             progress(Stage.STAGE_TEXT_ENCODING, 0, 1, 0, 0);
             EncodeRequest.Builder texts = EncodeRequest.newBuilder();
             if (guided) {
-                texts.addTexts(job.getNegativePrompt());
+                texts.addTexts(resolved.getNegativePrompt());
             }
-            EncodeResponse enc = stages.text().encode(texts.addTexts(job.getPrompt()).build());
+            EncodeResponse enc = stages.text().encode(texts.addTexts(resolved.getPrompt()).build());
             checkTokenCounts(enc, guided);
             FloatTensor hidden = TensorCodec.decode(enc.getLastHiddenState(), "last_hidden_state");
             progress(Stage.STAGE_TEXT_ENCODING, 1, 1, 0, 0);
@@ -363,9 +361,9 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             t = System.nanoTime();
             DenoiseRequest.Builder dr = DenoiseRequest.newBuilder()
                     .setPromptEmbeds(TensorCodec.encode(hidden.slice(guided ? 1 : 0, guided ? 2 : 1)))
-                    .setWidth(job.getWidth()).setHeight(job.getHeight()).setSteps(job.getSteps())
-                    .setGuidanceScale(job.getGuidanceScale()).setScheduler(job.getScheduler())
-                    .setPreviewInterval(job.getPreviewInterval()).setEta(job.getEta());
+                    .setWidth(resolved.getWidth()).setHeight(resolved.getHeight()).setSteps(resolved.getSteps())
+                    .setGuidanceScale(resolved.getGuidanceScale()).setScheduler(resolved.getScheduler())
+                    .setPreviewInterval(resolved.getPreviewInterval()).setEta(resolved.getEta());
             if (guided) {
                 dr.setNegativeEmbeds(TensorCodec.encode(hidden.slice(0, 1)));
             }
