@@ -19,6 +19,8 @@ import org.sdserve.common.model.ModelDirectory;
 import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.denoise.batch.BatchSettings;
+import org.sdserve.orchestrator.core.EngineSettings;
+import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.Limits;
 import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
@@ -58,8 +60,10 @@ public final class BatchingBench {
                     64 << 20, StageClients.Timeouts.DEFAULT);
             owned.add(stages);
             String name = "batching-" + mode + "-" + UUID.randomUUID();
-            owned.add(ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(stages.clients(),
-                    new RequestValidator(Limits.DEFAULT, () -> 0L), 16))));
+            JobEngine engine = new JobEngine(stages.clients(), new RequestValidator(Limits.DEFAULT, () -> 0L),
+                    EngineSettings.DEFAULT.withSlots(16, EngineSettings.DEFAULT.queueDepth()));
+            owned.add(engine);
+            owned.add(ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(engine))));
             ManagedChannel ch = InProcessChannelBuilder.forName(name).maxInboundMessageSize(64 << 20).build();
             stacks.put(mode, ch);
             run(ch, 2, 4, false); // warm-up

@@ -19,7 +19,6 @@ import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -35,6 +34,8 @@ import org.sdserve.denoise.core.Guidance;
 import org.sdserve.denoise.core.StepListener;
 import org.sdserve.denoise.scheduler.DdimScheduler;
 import org.sdserve.denoise.scheduler.Scheduler;
+import org.sdserve.orchestrator.core.EngineSettings;
+import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.Limits;
 import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
@@ -284,8 +285,9 @@ public final class Bench {
         try (EmbeddedStages stages = EmbeddedStages.start(ModelDirectory.open(model), ExecutionOptions.CPU, 64 << 20,
                 StageClients.Timeouts.DEFAULT)) {
             String name = "bench-" + UUID.randomUUID();
-            try (ServiceHost host = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(
-                    stages.clients(), new RequestValidator(Limits.DEFAULT, () -> 0L), 8)))) {
+            try (JobEngine engine = new JobEngine(stages.clients(), new RequestValidator(Limits.DEFAULT, () -> 0L),
+                    EngineSettings.DEFAULT.withSlots(8, EngineSettings.DEFAULT.queueDepth()));
+                 ServiceHost host = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(engine)))) {
                 ManagedChannel ch = InProcessChannelBuilder.forName(name).maxInboundMessageSize(64 << 20).build();
                 embedded = measure(() -> Arrays.copyOf(call(ch, 1), 4));
                 firstEmbedded = firstProgress(ch);

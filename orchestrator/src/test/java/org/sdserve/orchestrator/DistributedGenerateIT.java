@@ -10,27 +10,26 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.testing.DemoModel;
-import org.sdserve.orchestrator.core.Limits;
-import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
-import org.sdserve.orchestrator.grpc.DiffusionService;
 import org.sdserve.orchestrator.grpc.StageClients;
 import org.sdserve.orchestrator.local.LocalCluster;
+import org.sdserve.proto.v1.CancelRequest;
+import org.sdserve.proto.v1.DiffusionGrpc;
 import org.sdserve.proto.v1.GenerateEvent;
 import org.sdserve.proto.v1.GenerateRequest;
+import org.sdserve.proto.v1.JobState;
+import org.sdserve.proto.v1.WatchRequest;
 
 /**
  * Distributed mode: each service its own process started from its packaged Quarkus application
@@ -71,10 +70,8 @@ class DistributedGenerateIT {
         byte[] embedded;
         try (EmbeddedStages stages = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU, 64 << 20,
                 StageClients.Timeouts.DEFAULT)) {
-            String name = "it-" + UUID.randomUUID();
-            try (ServiceHost host = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(
-                    stages.clients(), new RequestValidator(Limits.DEFAULT, () -> 1L), 1)))) {
-                ManagedChannel ch = io.grpc.inprocess.InProcessChannelBuilder.forName(name).build();
+            try (InProcessOrchestrator o = InProcessOrchestrator.start(stages.clients(), 1L, 1)) {
+                ManagedChannel ch = o.channel;
                 Events.generate(ch, req); // warm-up
                 Events e = Events.generate(ch, req);
                 embedded = e.png(0);
@@ -121,11 +118,23 @@ class DistributedGenerateIT {
     }
 
     @Test
-    void cancellingTheClientStopsTheRemoteDenoiserWithinOneStep() throws Exception {
-        CompletableFuture<Status> closed = Events.cancelAtStep(orchestrator, GenerateRequest.newBuilder()
+    void cancelByIdStopsTheRemoteDenoiserWithinOneStep() throws Exception {
+        RecordedCall job = new RecordedCall();
+        DiffusionGrpc.newStub(orchestrator).generate(GenerateRequest.newBuilder()
                 .setPrompt("a green cross on a black background").setSeed(9).setSteps(200).setWidth(384).setHeight(384)
-                .build(), 3); // ~0.15 s a step here: the cancel outruns the loop
-        assertEquals(Status.Code.CANCELLED, closed.get(60, TimeUnit.SECONDS).getCode());
+                .build(), job); // ~0.15 s a step here: the cancel outruns the loop
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (job.lastStep() < 3) {
+            assertTrue(System.nanoTime() < until, "no third step within 60 s");
+            Thread.sleep(5);
+        }
+        assertEquals(JobState.JOB_STATE_RUNNING, DiffusionGrpc.newBlockingStub(orchestrator)
+                .withDeadlineAfter(10, TimeUnit.SECONDS).cancel(CancelRequest.newBuilder().setJobId(job.jobId())
+                        .build()).getState());
+        int atCancel = job.lastStep();
+        Status end = job.closed.get(60, TimeUnit.SECONDS);
+        assertEquals(Status.Code.CANCELLED, end.getCode());
+        assertEquals("cancelled by Cancel while running", end.getDescription());
         Pattern p = Pattern.compile("denoise cancelled by the caller after step (\\d+)");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         Integer step = null;
@@ -139,7 +148,24 @@ class DistributedGenerateIT {
             Thread.sleep(100);
         }
         assertTrue(step != null, "no denoiser logged the cancellation");
-        assertTrue(step >= 3 && step <= 4, "the remote denoiser stopped after step " + step
-                + " for a cancel at step 3");
+        assertTrue(step >= atCancel && step <= atCancel + 1, "the remote denoiser stopped after step " + step
+                + " for a cancel at step " + atCancel);
+    }
+
+    @Test
+    void aJobWhoseStreamDroppedIsWatchedToItsEndOverTcp() throws Exception {
+        GenerateRequest req = GenerateRequest.newBuilder().setPrompt("a blue circle on a yellow background")
+                .setSeed(17).setSteps(30).setPreviewInterval(10).build();
+        RecordedCall dropped = RecordedCall.droppingWhen(e -> RecordedCall.denoisingStep(e, 4));
+        DiffusionGrpc.newStub(orchestrator).generate(req, dropped);
+        assertEquals(Status.Code.CANCELLED, dropped.closed.get(60, TimeUnit.SECONDS).getCode());
+        List<GenerateEvent> rest = new ArrayList<>();
+        DiffusionGrpc.newBlockingStub(orchestrator).withDeadlineAfter(60, TimeUnit.SECONDS).watch(WatchRequest
+                .newBuilder().setJobId(dropped.jobId()).setAfterSeq(dropped.lastSeq()).build())
+                .forEachRemaining(rest::add);
+        assertTrue(rest.get(0).getSeq() > dropped.lastSeq());
+        assertEquals(GenerateEvent.EventCase.COMPLETED, rest.get(rest.size() - 1).getEventCase());
+        byte[] watched = rest.get(rest.size() - 2).getImage().getPng().toByteArray();
+        assertArrayEquals(Events.generate(orchestrator, req).png(0), watched, "the job went on without its stream");
     }
 }

@@ -10,7 +10,6 @@ import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.inprocess.InProcessChannelBuilder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -20,13 +19,9 @@ import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.testing.DemoModel;
-import org.sdserve.orchestrator.core.Limits;
-import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
-import org.sdserve.orchestrator.grpc.DiffusionService;
 import org.sdserve.orchestrator.grpc.StageClients;
 import org.sdserve.proto.v1.DiffusionGrpc;
 import org.sdserve.proto.v1.GenerateEvent;
@@ -41,23 +36,19 @@ import org.sdserve.proto.v1.Stage;
  */
 class EmbeddedGenerateTest {
     private static EmbeddedStages stages;
-    private static ServiceHost orchestrator;
+    private static InProcessOrchestrator orchestrator;
     private static ManagedChannel channel;
 
     @BeforeAll
     static void start() {
         stages = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU, 64 << 20,
                 StageClients.Timeouts.DEFAULT);
-        String name = "orchestrator-" + UUID.randomUUID();
-        orchestrator = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(stages.clients(),
-                new RequestValidator(Limits.DEFAULT, () -> 12345L), 4)));
-        orchestrator.serving();
-        channel = InProcessChannelBuilder.forName(name).build();
+        orchestrator = InProcessOrchestrator.start(stages.clients(), 12345L, 4);
+        channel = orchestrator.channel;
     }
 
     @AfterAll
     static void stop() {
-        channel.shutdownNow();
         orchestrator.close();
         stages.close();
     }
@@ -145,8 +136,10 @@ class EmbeddedGenerateTest {
     @Test
     void cancellingTheCallStopsTheDenoiserWithinOneStep() throws Exception {
         long before = stages.denoiser().stepsRun();
-        CompletableFuture<Status> closed = Events.cancelAtStep(channel, request("a red circle on a blue background", 5)
-                .setSteps(200).setWidth(384).setHeight(384).build(), 3); // ~0.15 s a step here: the cancel outruns it
+        RecordedCall call = RecordedCall.droppingWhen(e -> RecordedCall.denoisingStep(e, 3));
+        DiffusionGrpc.newStub(channel).generate(request("a red circle on a blue background", 5).setSteps(200)
+                .setWidth(384).setHeight(384).build(), call); // ~0.15 s a step here: the cancel outruns it
+        CompletableFuture<Status> closed = call.closed;
         assertEquals(Status.Code.CANCELLED, closed.get(60, TimeUnit.SECONDS).getCode());
         Thread.sleep(500); // let a runaway loop show itself
         long ran = stages.denoiser().stepsRun() - before;
@@ -155,38 +148,7 @@ class EmbeddedGenerateTest {
         assertEquals(ran, stages.denoiser().stepsRun() - before, "no step after the cancel");
     }
 
-    /** Collects a call's events as they come, and its end. */
-    private static final class Stream implements io.grpc.stub.StreamObserver<GenerateEvent> {
-        final List<GenerateEvent> events = java.util.Collections.synchronizedList(new ArrayList<>());
-        final CompletableFuture<Status> closed = new CompletableFuture<>();
-        final CompletableFuture<Void> progressed = new CompletableFuture<>();
-
-        @Override
-        public void onNext(GenerateEvent e) {
-            events.add(e);
-            if (e.hasProgress() && e.getProgress().getStage() == Stage.STAGE_DENOISING) {
-                progressed.complete(null); // denoising has begun
-            }
-        }
-
-        @Override
-        public void onError(Throwable t) {
-            closed.complete(Status.fromThrowable(t));
-        }
-
-        @Override
-        public void onCompleted() {
-            closed.complete(Status.OK);
-        }
-
-        List<GenerateEvent> of(EventCase kind) {
-            synchronized (events) {
-                return events.stream().filter(e -> e.getEventCase() == kind).toList();
-            }
-        }
-    }
-
-    private static void awaitQueued(Stream s, int events) throws InterruptedException {
+    private static void awaitQueued(RecordedCall s, int events) throws InterruptedException {
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (s.of(EventCase.QUEUED).size() < events) {
             assertTrue(System.nanoTime() < until, "no " + events + " Queued event(s) within 30 s: " + s.events);
@@ -195,15 +157,12 @@ class EmbeddedGenerateTest {
     }
 
     /** An orchestrator over the shared stages that runs one job and lets two wait. */
-    private static ServiceHost oneSlotTwoWaiting(String name) {
-        ServiceHost host = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(stages.clients(),
-                new RequestValidator(Limits.DEFAULT, () -> 1L), 1, 2)));
-        host.serving();
-        return host;
+    private static InProcessOrchestrator oneSlotTwoWaiting() {
+        return InProcessOrchestrator.start(stages.clients(), 1L, 1, 2);
     }
 
     /** Starts a long job (200 steps at 384x384) in {@code context} and waits until it denoises. */
-    private static void occupyTheSlot(ManagedChannel ch, io.grpc.Context.CancellableContext context, Stream events)
+    private static void occupyTheSlot(ManagedChannel ch, io.grpc.Context.CancellableContext context, RecordedCall events)
             throws Exception {
         context.run(() -> DiffusionGrpc.newStub(ch).generate(request("a red circle", 1).setSteps(200)
                 .setWidth(384).setHeight(384).build(), events));
@@ -212,14 +171,13 @@ class EmbeddedGenerateTest {
 
     @Test
     void jobsBeyondTheSlotsWaitInTheQueueWithTheirPlaceAndAFullQueueAnswersResourceExhausted() throws Exception {
-        String name = "one-slot-" + UUID.randomUUID();
-        try (ServiceHost oneSlot = oneSlotTwoWaiting(name)) {
-            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+        try (InProcessOrchestrator oneSlot = oneSlotTwoWaiting()) {
+            ManagedChannel ch = oneSlot.channel;
             io.grpc.Context.CancellableContext longJob = io.grpc.Context.current().withCancellation();
-            Stream first = new Stream();
+            RecordedCall first = new RecordedCall();
             occupyTheSlot(ch, longJob, first);
-            Stream second = new Stream();
-            Stream third = new Stream();
+            RecordedCall second = new RecordedCall();
+            RecordedCall third = new RecordedCall();
             DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3).build(), second);
             awaitQueued(second, 1);
             DiffusionGrpc.newStub(ch).generate(request("a green circle", 3).setSteps(3).build(), third);
@@ -262,14 +220,13 @@ class EmbeddedGenerateTest {
 
     @Test
     void aWaitingJobWhoseClientLeavesGivesUpItsPlace() throws Exception {
-        String name = "one-slot-" + UUID.randomUUID();
-        try (ServiceHost oneSlot = oneSlotTwoWaiting(name)) {
-            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+        try (InProcessOrchestrator oneSlot = oneSlotTwoWaiting()) {
+            ManagedChannel ch = oneSlot.channel;
             io.grpc.Context.CancellableContext longJob = io.grpc.Context.current().withCancellation();
             io.grpc.Context.CancellableContext leaving = io.grpc.Context.current().withCancellation();
-            Stream first = new Stream();
-            Stream gone = new Stream();
-            Stream last = new Stream();
+            RecordedCall first = new RecordedCall();
+            RecordedCall gone = new RecordedCall();
+            RecordedCall last = new RecordedCall();
             occupyTheSlot(ch, longJob, first);
             leaving.run(() -> DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3).build(),
                     gone));
@@ -286,14 +243,14 @@ class EmbeddedGenerateTest {
         }
     }
 
-    private static String jobId(Stream s) {
+    private static String jobId(RecordedCall s) {
         return s.events.get(0).getAccepted().getJobId();
     }
 
     @Test
     void cancelByIdStopsThatJobWithinOneStepAndOnlyThatJob() throws Exception {
-        Stream doomed = new Stream();
-        Stream other = new Stream();
+        RecordedCall doomed = new RecordedCall();
+        RecordedCall other = new RecordedCall();
         DiffusionGrpc.newStub(channel).generate(request("a red circle on a blue background", 5).setSteps(200)
                 .setWidth(384).setHeight(384).build(), doomed);
         doomed.progressed.get(30, TimeUnit.SECONDS);
@@ -312,9 +269,11 @@ class EmbeddedGenerateTest {
         assertTrue(doomedSteps < 200, "the cancelled job ran " + doomedSteps + " steps");
         assertTrue(stages.denoiser().stepsRun() - after <= 30 + 1, "at most one step of the cancelled job after "
                 + "the cancel, besides the other job's 30");
-        StatusRuntimeException gone = assertThrows(StatusRuntimeException.class, () -> stub.cancel(
-                org.sdserve.proto.v1.CancelRequest.newBuilder().setJobId(jobId(doomed)).build()));
-        assertEquals(Status.Code.NOT_FOUND, gone.getStatus().getCode());
+        assertEquals(org.sdserve.proto.v1.JobState.JOB_STATE_CANCELLED, stub.cancel(org.sdserve.proto.v1.CancelRequest
+                .newBuilder().setJobId(jobId(doomed)).build()).getState(), "a second Cancel finds it cancelled");
+        StatusRuntimeException unknown = assertThrows(StatusRuntimeException.class, () -> stub.cancel(
+                org.sdserve.proto.v1.CancelRequest.newBuilder().setJobId(UUID.randomUUID().toString()).build()));
+        assertEquals(Status.Code.NOT_FOUND, unknown.getStatus().getCode());
         StatusRuntimeException bad = assertThrows(StatusRuntimeException.class, () -> stub.cancel(
                 org.sdserve.proto.v1.CancelRequest.newBuilder().setJobId("x".repeat(1000)).build()));
         assertEquals(Status.Code.INVALID_ARGUMENT, bad.getStatus().getCode());
@@ -324,13 +283,12 @@ class EmbeddedGenerateTest {
 
     @Test
     void cancelByIdOfAWaitingJobTakesItOutOfTheQueue() throws Exception {
-        String name = "one-slot-" + UUID.randomUUID();
-        try (ServiceHost oneSlot = oneSlotTwoWaiting(name)) {
-            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+        try (InProcessOrchestrator oneSlot = oneSlotTwoWaiting()) {
+            ManagedChannel ch = oneSlot.channel;
             io.grpc.Context.CancellableContext longJob = io.grpc.Context.current().withCancellation();
-            Stream first = new Stream();
-            Stream second = new Stream();
-            Stream third = new Stream();
+            RecordedCall first = new RecordedCall();
+            RecordedCall second = new RecordedCall();
+            RecordedCall third = new RecordedCall();
             occupyTheSlot(ch, longJob, first);
             DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3).build(), second);
             awaitQueued(second, 1);
@@ -351,13 +309,12 @@ class EmbeddedGenerateTest {
 
     @Test
     void interactiveJobsWaitAheadOfBatchJobs() throws Exception {
-        String name = "one-slot-" + UUID.randomUUID();
-        try (ServiceHost oneSlot = oneSlotTwoWaiting(name)) {
-            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+        try (InProcessOrchestrator oneSlot = oneSlotTwoWaiting()) {
+            ManagedChannel ch = oneSlot.channel;
             io.grpc.Context.CancellableContext longJob = io.grpc.Context.current().withCancellation();
-            Stream first = new Stream();
-            Stream bulk = new Stream();
-            Stream person = new Stream();
+            RecordedCall first = new RecordedCall();
+            RecordedCall bulk = new RecordedCall();
+            RecordedCall person = new RecordedCall();
             occupyTheSlot(ch, longJob, first);
             DiffusionGrpc.newStub(ch).generate(request("a blue square", 2).setSteps(3)
                     .setPriority(org.sdserve.proto.v1.Priority.PRIORITY_BATCH).build(), bulk);
@@ -382,14 +339,12 @@ class EmbeddedGenerateTest {
 
     @Test
     void aStageThatCannotBeReachedGivesUnavailable() {
-        String name = "no-stages-" + UUID.randomUUID();
         String nowhere = "nowhere-" + UUID.randomUUID();
         StageClients down = new StageClients(org.sdserve.common.grpc.StageChannels.inProcess("text-encoder", nowhere,
                 1 << 20), org.sdserve.common.grpc.StageChannels.inProcess("denoiser", nowhere, 1 << 20),
                 org.sdserve.common.grpc.StageChannels.inProcess("vae", nowhere, 1 << 20), StageClients.Timeouts.DEFAULT);
-        try (down; ServiceHost host = ServiceHost.inProcess(name, 1 << 20, List.of(new DiffusionService(down,
-                new RequestValidator(Limits.DEFAULT, () -> 1L), 1)))) {
-            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+        try (down; InProcessOrchestrator o = InProcessOrchestrator.start(down, 1L, 1)) {
+            ManagedChannel ch = o.channel;
             StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
                     () -> Events.generate(ch, request("a red circle", 1).build()));
             assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.getStatus().toString());

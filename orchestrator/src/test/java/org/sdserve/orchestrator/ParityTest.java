@@ -6,21 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.ManagedChannel;
-import io.grpc.inprocess.InProcessChannelBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
-import java.util.UUID;
 import org.junit.jupiter.api.Test;
-import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.testing.DemoModel;
-import org.sdserve.orchestrator.core.Limits;
-import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
-import org.sdserve.orchestrator.grpc.DiffusionService;
 import org.sdserve.orchestrator.grpc.StageClients;
 import org.sdserve.proto.v1.GenerateRequest;
 
@@ -40,10 +33,8 @@ class ParityTest {
         JsonNode spec = new ObjectMapper().readTree(dir.resolve("parity.json").toFile());
         try (EmbeddedStages stages = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU, 64 << 20,
                 StageClients.Timeouts.DEFAULT)) {
-            String name = "parity-" + UUID.randomUUID();
-            try (ServiceHost host = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(
-                    stages.clients(), new RequestValidator(Limits.DEFAULT, () -> 0L), 1)))) {
-                ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+            try (InProcessOrchestrator o = InProcessOrchestrator.start(stages.clients(), 0L, 1)) {
+                ManagedChannel ch = o.channel;
                 for (JsonNode c : spec.get("cases")) {
                     Events ev = Events.generate(ch, GenerateRequest.newBuilder().setPrompt(spec.get("prompt").asText())
                             .setNegativePrompt(spec.get("negative_prompt").asText())

@@ -3,19 +3,13 @@ package org.sdserve.orchestrator;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.ManagedChannel;
-import io.grpc.inprocess.InProcessChannelBuilder;
 import java.util.List;
 import java.util.Locale;
-import java.util.UUID;
 import org.junit.jupiter.api.Test;
-import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.testing.DemoModel;
-import org.sdserve.orchestrator.core.Limits;
-import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
-import org.sdserve.orchestrator.grpc.DiffusionService;
 import org.sdserve.orchestrator.grpc.StageClients;
 import org.sdserve.proto.v1.GenerateRequest;
 
@@ -35,11 +29,8 @@ class PromptAdherenceTest {
         int size = 0;
         try (EmbeddedStages stages = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU, 64 << 20,
                 StageClients.Timeouts.DEFAULT)) {
-            String name = "adherence-" + UUID.randomUUID();
-            try (ServiceHost host = ServiceHost.inProcess(name, 64 << 20, List.of(new DiffusionService(
-                    stages.clients(), new RequestValidator(Limits.DEFAULT, () -> 0L), 1)))) {
-                host.serving();
-                ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+            try (InProcessOrchestrator o = InProcessOrchestrator.start(stages.clients(), 0L, 1)) {
+                ManagedChannel ch = o.channel;
                 for (int i = 0; i < 64; i++) {
                     // scenes.judge_prompts(64) of tools/demo-model/scenes.py
                     String s = PromptJudge.SHAPES.get(i % 4);

@@ -1,6 +1,7 @@
 package org.sdserve.common.config;
 
 import io.smallrye.config.WithDefault;
+import java.time.Duration;
 import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
 
@@ -50,6 +51,13 @@ public interface StageSettings {
      */
     @WithDefault("false")
     boolean spinWait();
+
+    /**
+     * How long a client connection lives before the server ends it (GOAWAY; its calls finish first), so that
+     * clients resolving a {@code dns:///} name re-resolve it and spread over replicas added since.
+     */
+    @WithDefault("PT5M")
+    Duration maxConnectionAge();
 
     default ExecutionOptions execution() {
         return new ExecutionOptions(device(), deviceId(), threads(), requireGpu(), spinWait());

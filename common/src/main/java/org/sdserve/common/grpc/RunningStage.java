@@ -30,6 +30,7 @@ public final class RunningStage implements AutoCloseable {
         C core = load.apply(model);
         try {
             ServiceHost host = ServiceHost.tcp(settings.host(), settings.port(), settings.maxMessageBytes(),
+                    settings.maxConnectionAge(),
                     services.apply(core));
             host.serving();
             LOG.log(Level.INFO, "{0}: model {1} loaded and served on {2} in {3} ms", stage, model.root(),

@@ -10,6 +10,7 @@ import io.grpc.protobuf.services.HealthStatusManager;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -32,15 +33,28 @@ public final class ServiceHost implements AutoCloseable {
         this.where = where;
     }
 
+    /** Connections live 5 minutes. */
+    public static final Duration DEFAULT_MAX_CONNECTION_AGE = Duration.ofMinutes(5);
+
     /** Listens on {@code host:port} (port 0 = any free port). */
     public static ServiceHost tcp(String host, int port, int maxInboundBytes, List<BindableService> services) {
+        return tcp(host, port, maxInboundBytes, DEFAULT_MAX_CONNECTION_AGE, services);
+    }
+
+    /**
+     * @param maxConnectionAge when a connection ends (GOAWAY, its calls finish first), so that clients resolving a
+     *     dns:/// name re-resolve it and spread over replicas added since
+     */
+    public static ServiceHost tcp(String host, int port, int maxInboundBytes, Duration maxConnectionAge,
+                                  List<BindableService> services) {
+        if (maxConnectionAge.isNegative() || maxConnectionAge.isZero()) {
+            throw new IllegalArgumentException("max-connection-age must be positive, got " + maxConnectionAge);
+        }
         HealthStatusManager health = new HealthStatusManager();
         NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .maxInboundMessageSize(maxInboundBytes)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
-                // a connection ends (GOAWAY, its calls finish first) after 5 minutes, so that clients resolving a
-                // dns:/// name re-resolve it and spread over replicas added since
-                .maxConnectionAge(5, TimeUnit.MINUTES)
+                .maxConnectionAge(maxConnectionAge.toMillis(), TimeUnit.MILLISECONDS)
                 .addService(health.getHealthService());
         services.forEach(b::addService);
         return start(b.build(), health, services, host + ":" + port);

@@ -33,6 +33,25 @@ public interface OrchestratorConfig extends StageSettings {
     @WithDefault("64")
     int queueDepth();
 
+    /**
+     * How long a job goes on once no stream follows it (its client may re-attach with Watch meanwhile); 0 stops it
+     * as soon as its last stream goes.
+     */
+    @WithDefault("PT10S")
+    Duration detachGrace();
+
+    /** How long a finished job (its images and its end) can still be watched. */
+    @WithDefault("PT2M")
+    Duration retainFinished();
+
+    /** Most finished jobs kept for Watch. */
+    @WithDefault("256")
+    int retainedJobs();
+
+    /** Most PNG bytes the finished jobs kept may hold, all together (the oldest go first). */
+    @WithDefault("268435456")
+    long retainedBytes();
+
     @WithDefault("2048")
     int maxSide();
 

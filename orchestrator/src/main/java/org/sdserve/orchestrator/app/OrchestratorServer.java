@@ -6,14 +6,14 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.List;
 import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.grpc.StageChannels;
 import org.sdserve.common.model.ModelDirectory;
+import org.sdserve.orchestrator.core.EngineSettings;
+import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.Limits;
-import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
 import org.sdserve.orchestrator.grpc.DiffusionService;
 import org.sdserve.orchestrator.grpc.StageClients;
@@ -27,6 +27,7 @@ public class OrchestratorServer {
     private EmbeddedStages embedded;
     private StageClients clients;
     private ServiceHost host;
+    private JobEngine engine;
 
     void start(@Observes StartupEvent event) {
         if (config.healthCheckInterval().isNegative() || config.healthCheckInterval().isZero()) {
@@ -47,13 +48,12 @@ public class OrchestratorServer {
             LOG.log(System.Logger.Level.INFO, "stages: text-encoder {0}, denoiser {1}, vae {2}",
                     config.textEncoder(), config.denoiser(), config.vae());
         }
-        SecureRandom random = new SecureRandom();
-        RequestValidator validator = new RequestValidator(
+        engine = JobEngine.start(clients,
                 new Limits(config.maxSide(), config.maxSteps(), config.maxImages(), config.maxPixels()),
-                () -> random.nextLong() & 0xffffffffL);
-        host = ServiceHost.tcp(config.host(), config.port(), config.maxMessageBytes(),
-                List.of(new DiffusionService(clients, validator, config.maxConcurrentJobs(),
-                        config.queueDepth())));
+                new EngineSettings(config.maxConcurrentJobs(), config.queueDepth(), config.detachGrace(),
+                        config.retainFinished(), config.retainedJobs(), config.retainedBytes()));
+        host = ServiceHost.tcp(config.host(), config.port(), config.maxMessageBytes(), config.maxConnectionAge(),
+                List.of(new DiffusionService(engine)));
         if (config.embedded()) {
             host.serving();
         } else {
@@ -71,6 +71,9 @@ public class OrchestratorServer {
     void stop(@Observes ShutdownEvent event) {
         if (host != null) {
             host.close();
+        }
+        if (engine != null) {
+            engine.close();
         }
         if (embedded != null) {
             embedded.close();

@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -21,11 +20,13 @@ import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.model.ModelDirectory;
 import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
+import org.sdserve.orchestrator.core.EngineSettings;
+import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.Limits;
-import org.sdserve.orchestrator.core.RequestValidator;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
 import org.sdserve.orchestrator.grpc.DiffusionService;
 import org.sdserve.orchestrator.grpc.StageClients;
+import org.sdserve.proto.v1.CancelRequest;
 import org.sdserve.proto.v1.DiffusionGrpc;
 import org.sdserve.proto.v1.GenerateEvent;
 import org.sdserve.proto.v1.GenerateRequest;
@@ -119,15 +120,22 @@ public final class SdCli {
                 EmbeddedStages stages = EmbeddedStages.start(ModelDirectory.open(Path.of(modelDir)),
                         ExecutionOptions.CPU, kernel, MAX_MESSAGE, StageClients.Timeouts.DEFAULT);
                 resources.add(stages);
-                SecureRandom random = new SecureRandom();
+                JobEngine engine = JobEngine.start(stages.clients(), Limits.DEFAULT, EngineSettings.DEFAULT);
+                resources.add(engine);
                 String name = "orchestrator-" + UUID.randomUUID();
-                resources.add(ServiceHost.inProcess(name, MAX_MESSAGE, List.of(new DiffusionService(stages.clients(),
-                        new RequestValidator(Limits.DEFAULT, () -> random.nextLong() & 0xffffffffL), 4))));
+                resources.add(ServiceHost.inProcess(name, MAX_MESSAGE, List.of(new DiffusionService(engine))));
                 channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(MAX_MESSAGE).build();
             }
             resources.add(channel::shutdownNow);
-            return generate(DiffusionGrpc.newBlockingStub(channel).withDeadlineAfter(timeout, TimeUnit.SECONDS),
-                    req.build(), output);
+            Thread onInterrupt = new Thread(() -> cancelUnfinished(channel), "sd-cancel");
+            Runtime.getRuntime().addShutdownHook(onInterrupt);
+            try {
+                return generate(DiffusionGrpc.newBlockingStub(channel).withDeadlineAfter(timeout, TimeUnit.SECONDS),
+                        req.build(), output);
+            } finally {
+                jobId = null; // ended: nothing to cancel
+                removeHook(onInterrupt);
+            }
         } catch (StatusRuntimeException e) {
             err.println();
             err.println("sd: " + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
@@ -147,6 +155,37 @@ public final class SdCli {
         }
     }
 
+    /** The job in progress, until its stream ends. */
+    private volatile String jobId;
+
+    /**
+     * Ctrl-C while a job runs: the server would keep it for its detach grace (so that a dropped client can
+     * re-attach); a user who interrupts wants it stopped, so the CLI cancels it by id.
+     */
+    private void cancelUnfinished(ManagedChannel channel) {
+        String id = jobId;
+        if (id == null) {
+            return;
+        }
+        try {
+            DiffusionGrpc.newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.SECONDS)
+                    .cancel(CancelRequest.newBuilder().setJobId(id).build());
+            err.println();
+            err.println("sd: cancelled job " + id);
+        } catch (StatusRuntimeException e) {
+            err.println();
+            err.println("sd: could not cancel job " + id + ": " + e.getStatus().getCode());
+        }
+    }
+
+    private static void removeHook(Thread hook) {
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook runs or ran
+        }
+    }
+
     private int generate(DiffusionGrpc.DiffusionBlockingStub stub, GenerateRequest request, String output)
             throws IOException {
         Iterator<GenerateEvent> events = stub.generate(request);
@@ -156,6 +195,7 @@ public final class SdCli {
             GenerateEvent e = events.next();
             switch (e.getEventCase()) {
                 case ACCEPTED -> {
+                    jobId = e.getAccepted().getJobId();
                     GenerateRequest r = e.getAccepted().getResolved();
                     images = r.getNumImages();
                     err.printf(Locale.ROOT, "sd: job %s: %dx%d, %d steps of %s, guidance %.1f, seed %s%n",

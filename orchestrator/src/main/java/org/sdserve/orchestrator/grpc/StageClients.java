@@ -1,6 +1,7 @@
 package org.sdserve.orchestrator.grpc;
 
 import java.time.Duration;
+import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -9,17 +10,25 @@ import java.util.function.Consumer;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.sdserve.common.grpc.StageChannels;
+import org.sdserve.orchestrator.core.Stages;
+import org.sdserve.proto.v1.DecodeRequest;
+import org.sdserve.proto.v1.DecodeResponse;
+import org.sdserve.proto.v1.DenoiseEvent;
+import org.sdserve.proto.v1.DenoiseRequest;
+import org.sdserve.proto.v1.EncodeRequest;
 import org.sdserve.proto.v1.DenoiserGrpc;
 import org.sdserve.proto.v1.DescribeRequest;
+import org.sdserve.proto.v1.EncodeRequest;
+import org.sdserve.proto.v1.EncodeResponse;
 import org.sdserve.proto.v1.ModelDescription;
 import org.sdserve.proto.v1.TextEncoderGrpc;
 import org.sdserve.proto.v1.VaeGrpc;
 
 /**
- * Stubs to the three stages, each call on the next replica and with its own deadline; the caller's
+ * The three stages over gRPC, each call on the next replica and with its own deadline; the caller's
  * deadline and cancellation also apply, through the gRPC Context the call is made in.
  */
-public final class StageClients implements AutoCloseable {
+public final class StageClients implements Stages, AutoCloseable {
     private final StageChannels text;
     private final StageChannels denoiser;
     private final StageChannels vae;
@@ -38,20 +47,29 @@ public final class StageClients implements AutoCloseable {
         this.timeouts = timeouts;
     }
 
-    public TextEncoderGrpc.TextEncoderBlockingStub text() {
+    @Override
+    public EncodeResponse encode(EncodeRequest request) {
         return TextEncoderGrpc.newBlockingStub(text.next())
-                .withDeadlineAfter(timeouts.encode().toMillis(), TimeUnit.MILLISECONDS);
+                .withDeadlineAfter(timeouts.encode().toMillis(), TimeUnit.MILLISECONDS).encode(request);
     }
 
-    public DenoiserGrpc.DenoiserBlockingStub denoiser() {
+    @Override
+    public Iterator<DenoiseEvent> denoise(DenoiseRequest request) {
         return DenoiserGrpc.newBlockingStub(denoiser.next())
-                .withDeadlineAfter(timeouts.denoise().toMillis(), TimeUnit.MILLISECONDS);
+                .withDeadlineAfter(timeouts.denoise().toMillis(), TimeUnit.MILLISECONDS).denoise(request);
+    }
+
+    @Override
+    public DecodeResponse decode(DecodeRequest request) {
+        return VaeGrpc.newBlockingStub(vae.next())
+                .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS).decode(request);
     }
 
     /**
      * What the denoiser replicas serve, asked at most every {@link #DESCRIBE_TTL_NANOS} (a round trip saved per
      * job; replicas of a stage serve the same model, and a changed one is seen within the TTL).
      */
+    @Override
     public ModelDescription description() {
         Cached c = described;
         if (c == null || System.nanoTime() - c.at() > DESCRIBE_TTL_NANOS) {
@@ -70,11 +88,6 @@ public final class StageClients implements AutoCloseable {
     }
 
     private volatile Cached described;
-
-    public VaeGrpc.VaeBlockingStub vae() {
-        return VaeGrpc.newBlockingStub(vae.next())
-                .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS);
-    }
 
     /**
      * Distributed mode: checks every replica's health each {@code period}; calls skip replicas that are not

@@ -1,0 +1,360 @@
+package org.sdserve.orchestrator.core;
+
+import io.grpc.Context;
+import io.grpc.Deadline;
+import io.grpc.Status;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.grpc.GrpcErrors;
+import org.sdserve.proto.v1.GenerateRequest;
+
+/**
+ * The orchestrator's jobs: admission through a bounded queue (interactive ahead of batch), a fixed number running
+ * at once on worker threads, a registry by id for Cancel, Watch and listing, and finished jobs kept a while so that
+ * a client whose stream dropped can still collect its images. A job belongs to the engine, not to a stream: it goes
+ * on without one for {@link EngineSettings#detachGrace()}. Transport adapters (gRPC's DiffusionService) only map
+ * requests and {@link JobEvent}s.
+ */
+public final class JobEngine implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(JobEngine.class.getName());
+    /** Job ids are UUIDs; anything longer is not one (and is not echoed). */
+    public static final int MAX_JOB_ID = 64;
+
+    private final Stages stages;
+    private final RequestValidator validator;
+    private final EngineSettings settings;
+    private final Pipeline pipeline;
+    private final ExecutorService workers;
+    private final ScheduledExecutorService timers;
+    private final Object lock = new Object();
+    // guarded by lock: interactive jobs in arrival order, then batch jobs in arrival order
+    private final List<Job> waiting = new ArrayList<>();
+    private int running; // guarded by lock
+    private final ArrayDeque<Job> finished = new ArrayDeque<>(); // guarded by lock; oldest first
+    private long finishedBytes; // guarded by lock
+    private final Map<String, Job> jobs = new ConcurrentHashMap<>(); // waiting, running and kept finished jobs
+    private volatile boolean closed;
+
+    public JobEngine(Stages stages, RequestValidator validator, EngineSettings settings) {
+        this.stages = stages;
+        this.validator = validator;
+        this.settings = settings;
+        this.pipeline = new Pipeline(stages);
+        AtomicInteger n = new AtomicInteger();
+        this.workers = Executors.newFixedThreadPool(settings.maxConcurrentJobs(), r -> {
+            Thread t = new Thread(r, "job-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        this.timers = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "job-timers");
+            t.setDaemon(true);
+            return t;
+        });
+        timers.scheduleWithFixedDelay(this::expireFinished, 1, 1, TimeUnit.SECONDS);
+    }
+
+    /**
+     * The engine the server, the CLI and the benchmarks build: requests checked against {@code limits}, seeds
+     * drawn from SecureRandom when a request has none (32 bits, so that they are easy to note and type).
+     */
+    public static JobEngine start(Stages stages, Limits limits, EngineSettings settings) {
+        SecureRandom random = new SecureRandom();
+        return new JobEngine(stages, new RequestValidator(limits, () -> random.nextLong() & 0xffffffffL), settings);
+    }
+
+    public EngineSettings settings() {
+        return settings;
+    }
+
+    /**
+     * Validates the request against the served model and admits it: it starts at once when a slot is free, or
+     * waits in the queue, or, the queue full, is refused with RESOURCE_EXHAUSTED (and never gets an id).
+     * {@code subscriber} hears Accepted at once, then the job's events.
+     *
+     * @param deadline the client's; the job's stage calls stop when it passes, queued or running; null = none
+     */
+    public Subscription submit(GenerateRequest request, Deadline deadline, JobSubscriber subscriber) {
+        if (closed) {
+            throw Status.UNAVAILABLE.withDescription("the orchestrator is shutting down").asRuntimeException();
+        }
+        GenerateRequest resolved = validator.resolve(request, stages.description());
+        List<Long> seeds = Arrays.stream(RequestValidator.seeds(resolved)).boxed().toList();
+        Context.CancellableContext context = deadline == null ? Context.ROOT.withCancellation()
+                : Context.ROOT.withDeadline(deadline, timers);
+        Job job = new Job(UUID.randomUUID().toString(), resolved, seeds, context);
+        job.emit(new JobEvent.Accepted(job.id(), resolved, seeds));
+        Subscription subscription = new Subscription(job, job.log, subscriber, 0, () -> detached(job));
+        job.log.add(subscription);
+        boolean start;
+        synchronized (lock) {
+            start = running < settings.maxConcurrentJobs();
+            if (!start && waiting.size() >= settings.queueDepth()) {
+                context.cancel(null);
+                throw Status.RESOURCE_EXHAUSTED.withDescription("queue full: " + waiting.size() + " jobs waiting and "
+                        + running + " running (sd.orchestrator.queue-depth, max-concurrent-jobs); retry later")
+                        .asRuntimeException();
+            }
+            jobs.put(job.id(), job); // before another thread can start it
+            if (start) {
+                running++;
+                job.started(); // RUNNING from the moment it holds a slot
+            } else {
+                enqueue(job);
+            }
+        }
+        // a deadline that passes while it waits takes it out of the queue at once
+        context.addListener(c -> contextCancelled(job), Runnable::run);
+        if (start) {
+            startOn(job);
+        }
+        subscription.drain(); // Accepted (and Queued) to this subscriber
+        return subscription;
+    }
+
+    /**
+     * Follows a job from after {@code afterSeq}: what its log still holds, then live events, then its end.
+     */
+    public Subscription watch(String jobId, long afterSeq, JobSubscriber subscriber) {
+        Job job = find(jobId);
+        Subscription subscription = new Subscription(job, job.log, subscriber, afterSeq, () -> detached(job));
+        job.log.add(subscription);
+        subscription.drain();
+        return subscription;
+    }
+
+    /**
+     * Stops a job: a waiting one leaves the queue, a running one stops before its next denoising step.
+     *
+     * @return its state when asked: QUEUED or RUNNING when this cancelled it, else the final state it had
+     */
+    public Job.State cancel(String jobId) {
+        Job job = find(jobId);
+        Job.State before = job.state();
+        if (!job.isEnded()) {
+            stop(job, Status.CANCELLED.withDescription("cancelled by Cancel while "
+                    + (before == Job.State.QUEUED ? "queued" : "running")));
+            LOG.log(System.Logger.Level.INFO, "job {0} cancelled by Cancel while {1}", job.id(), before);
+        }
+        return before;
+    }
+
+    /** The jobs held now: running ones by start, waiting ones in queue order, finished ones the latest first. */
+    public record Listing(List<Job> running, List<Job> waiting, List<Job> finished) {
+    }
+
+    public Listing list() {
+        List<Job> queue;
+        synchronized (lock) {
+            queue = List.copyOf(waiting);
+        }
+        List<Job> held = List.copyOf(jobs.values());
+        List<Job> active = held.stream().filter(j -> j.state() == Job.State.RUNNING)
+                .sorted(Comparator.comparingLong(Job::startedAt)).toList();
+        List<Job> done = held.stream().filter(Job::isEnded)
+                .sorted(Comparator.comparingLong(Job::endedAt).reversed()).toList();
+        return new Listing(active, queue, done);
+    }
+
+    private Job find(String jobId) {
+        InvalidRequestException.require(!jobId.isEmpty() && jobId.length() <= MAX_JOB_ID,
+                "job_id must be the id of an Accepted event (at most %d characters), got %d characters",
+                MAX_JOB_ID, jobId.length());
+        Job job = jobs.get(jobId);
+        if (job == null) {
+            throw Status.NOT_FOUND.withDescription("no job has id " + jobId + " (it ended more than "
+                    + settings.retainFinished() + " ago, or never existed)").asRuntimeException();
+        }
+        return job;
+    }
+
+    /** Interactive jobs go behind the other interactive ones, ahead of every batch job. */
+    private void enqueue(Job job) { // under lock
+        int at = waiting.size();
+        if (!job.batch()) {
+            at = 0;
+            while (at < waiting.size() && !waiting.get(at).batch()) {
+                at++;
+            }
+        }
+        waiting.add(at, job);
+        tellPositions();
+    }
+
+    /** Each waiting job whose place changed hears its new one. */
+    private void tellPositions() { // under lock
+        int i = 0;
+        for (Job j : waiting) {
+            if (j.position != ++i) {
+                j.position = i;
+                j.emit(new JobEvent.Queued(i, waiting.size()));
+            }
+        }
+    }
+
+    private void startOn(Job job) {
+        try {
+            workers.execute(() -> execute(job));
+        } catch (RejectedExecutionException e) { // closed meanwhile
+            synchronized (lock) {
+                running--;
+            }
+            finish(job, Status.UNAVAILABLE.withDescription("the orchestrator is shutting down").asRuntimeException());
+        }
+    }
+
+    /** On a worker: the pipeline in the job's Context, then the slot goes to the next job, then the job's end. */
+    private void execute(Job job) {
+        Throwable failure = null;
+        try {
+            if (job.context.isCancelled()) {
+                throw whyCancelledBeforeStart(job);
+            }
+            job.context.run(() -> pipeline.run(job));
+        } catch (Throwable t) {
+            failure = t;
+        } finally {
+            releaseSlot(); // before the client hears the end, so that its next call finds the slot free
+        }
+        finish(job, failure);
+    }
+
+    private void releaseSlot() {
+        Job next;
+        synchronized (lock) {
+            next = waiting.isEmpty() ? null : waiting.remove(0);
+            if (next == null) {
+                running--;
+                return;
+            }
+            next.started();
+            tellPositions();
+        }
+        startOn(next);
+    }
+
+    private RuntimeException whyCancelledBeforeStart(Job job) {
+        if (job.stopStatus() != null) {
+            return job.stopStatus().asRuntimeException();
+        }
+        Deadline d = job.context.getDeadline();
+        boolean late = d != null && d.isExpired();
+        return (late ? Status.DEADLINE_EXCEEDED.withDescription("the deadline passed while the job waited in the "
+                + "queue") : Status.CANCELLED.withDescription("cancelled while queued")).asRuntimeException();
+    }
+
+    /** Its Context was cancelled (deadline, Cancel, no watcher): a waiting job leaves the queue now. */
+    private void contextCancelled(Job job) {
+        if (leaveQueue(job)) {
+            finish(job, whyCancelledBeforeStart(job));
+        }
+    }
+
+    private boolean leaveQueue(Job job) {
+        synchronized (lock) {
+            boolean was = waiting.remove(job);
+            if (was) {
+                tellPositions();
+            }
+            return was;
+        }
+    }
+
+    /** Server-side stop: the job's end reports {@code why}. */
+    private void stop(Job job, Status why) {
+        job.stop(why); // a waiting job leaves the queue through contextCancelled
+    }
+
+    /** Its last stream went away: after the grace, if nobody re-attached, it stops. */
+    private void detached(Job job) {
+        if (job.isEnded() || closed) {
+            return;
+        }
+        Duration grace = settings.detachGrace();
+        if (grace.isZero()) {
+            orphaned(job, "its client left");
+        } else {
+            timers.schedule(() -> orphaned(job, "no client followed it for " + grace.toMillis() + " ms"),
+                    grace.toMillis(), TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void orphaned(Job job, String why) {
+        if (job.watchers() == 0 && !job.isEnded()) {
+            LOG.log(System.Logger.Level.INFO, "job {0} ({1}) stops: {2}", job.id(), job.state(), why);
+            stop(job, Status.CANCELLED.withDescription("cancelled: " + why));
+        }
+    }
+
+    private void finish(Job job, Throwable failure) {
+        Throwable end = failure == null ? null
+                : job.stopStatus() != null ? job.stopStatus().asRuntimeException() : failure;
+        Job.State state = end == null ? Job.State.COMPLETED
+                : GrpcErrors.toStatus(end).getCode() == Status.Code.CANCELLED ? Job.State.CANCELLED : Job.State.FAILED;
+        if (!job.end(state, end)) {
+            return;
+        }
+        if (state == Job.State.FAILED) {
+            LOG.log(System.Logger.Level.INFO, "job {0} failed: {1}", job.id(), GrpcErrors.toStatus(end));
+        }
+        synchronized (lock) {
+            finished.addLast(job);
+            finishedBytes += job.log.bytes();
+            expire(); // before its watchers hear the end: a Watch after it finds the job only if it is kept
+        }
+        job.log.deliver();
+    }
+
+    private void expireFinished() {
+        synchronized (lock) {
+            expire();
+        }
+    }
+
+    /** Forgets the oldest finished jobs beyond the count, the bytes or the age they may be kept for. */
+    private void expire() { // under lock
+        long tooOld = System.nanoTime() - settings.retainFinished().toNanos();
+        while (!finished.isEmpty() && (finished.size() > settings.retainedJobs()
+                || finishedBytes > settings.retainedBytes() || finished.peekFirst().endedAt() - tooOld <= 0)) {
+            Job gone = finished.pollFirst();
+            finishedBytes -= gone.log.bytes();
+            jobs.remove(gone.id());
+        }
+    }
+
+    /** Stops every job (UNAVAILABLE, so that clients retry elsewhere) and the engine's threads. */
+    @Override
+    public void close() {
+        closed = true;
+        for (Job j : jobs.values()) {
+            if (!j.isEnded()) {
+                stop(j, Status.UNAVAILABLE.withDescription("the orchestrator is shutting down; retry"));
+            }
+        }
+        workers.shutdown();
+        try {
+            if (!workers.awaitTermination(10, TimeUnit.SECONDS)) {
+                workers.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            workers.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+        timers.shutdownNow();
+    }
+}

@@ -1,0 +1,118 @@
+package org.sdserve.orchestrator.core;
+
+import com.google.protobuf.ByteString;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.tensor.FloatTensor;
+import org.sdserve.common.tensor.TensorCodec;
+import org.sdserve.orchestrator.core.JobEvent.Stage;
+import org.sdserve.proto.v1.DecodeRequest;
+import org.sdserve.proto.v1.DecodeResponse;
+import org.sdserve.proto.v1.DenoiseEvent;
+import org.sdserve.proto.v1.DenoiseRequest;
+import org.sdserve.proto.v1.EncodeRequest;
+import org.sdserve.proto.v1.EncodeResponse;
+import org.sdserve.proto.v1.GenerateRequest;
+import org.sdserve.proto.v1.StepProgress;
+import org.sdserve.proto.v1.Tensor;
+
+/**
+ * One job's generation, in the order of diffusers' StableDiffusionPipeline.__call__: encode the prompt and the
+ * negative prompt in one batch, denoise (in the denoiser: latents, scheduler, guidance), decode; each stage's
+ * progress and the results go to the job's log as {@link JobEvent}s.
+ */
+final class Pipeline {
+    private final Stages stages;
+
+    Pipeline(Stages stages) {
+        this.stages = stages;
+    }
+
+    /** Runs in the job's Context, on a worker thread. */
+    void run(Job job) {
+        GenerateRequest r = job.resolved();
+        Map<String, Long> stageMs = new LinkedHashMap<>();
+
+        // 2. encode: [negative, prompt] when guided (the unconditional row first, as diffusers concatenates)
+        long t = System.nanoTime();
+        boolean guided = r.getGuidanceScale() > 1f;
+        progress(job, Stage.TEXT_ENCODING, 0, 1, 0, 0);
+        EncodeRequest.Builder texts = EncodeRequest.newBuilder();
+        if (guided) {
+            texts.addTexts(r.getNegativePrompt());
+        }
+        EncodeResponse enc = stages.encode(texts.addTexts(r.getPrompt()).build());
+        checkTokenCounts(enc, guided);
+        FloatTensor hidden = TensorCodec.decode(enc.getLastHiddenState(), "last_hidden_state"); // [1|2, 77, width]
+        progress(job, Stage.TEXT_ENCODING, 1, 1, 0, 0);
+        stageMs.put("text_encoding", ms(t));
+
+        // 3-4. prepare latents and denoise, relaying each step
+        t = System.nanoTime();
+        DenoiseRequest.Builder dr = DenoiseRequest.newBuilder()
+                .setPromptEmbeds(TensorCodec.encode(hidden.slice(guided ? 1 : 0, guided ? 2 : 1)))
+                .setWidth(r.getWidth()).setHeight(r.getHeight()).setSteps(r.getSteps())
+                .setGuidanceScale(r.getGuidanceScale()).setScheduler(r.getScheduler())
+                .setPreviewInterval(r.getPreviewInterval()).setEta(r.getEta()).addAllSeeds(job.seeds());
+        if (guided) {
+            dr.setNegativeEmbeds(TensorCodec.encode(hidden.slice(0, 1)));
+        }
+        Tensor latents = denoise(job, dr.build(), t);
+        stageMs.put("denoising", ms(t));
+
+        // 5. decode to PNGs
+        t = System.nanoTime();
+        progress(job, Stage.DECODING, 0, 1, 0, 0);
+        DecodeResponse images = stages.decode(DecodeRequest.newBuilder().setLatents(latents).build());
+        progress(job, Stage.DECODING, 1, 1, 0, 0);
+        stageMs.put("decoding", ms(t));
+        for (int i = 0; i < images.getPngCount(); i++) {
+            job.emit(new JobEvent.Image(i, job.seeds().get(i), images.getWidth(), images.getHeight(),
+                    images.getPng(i)));
+        }
+        job.emit(new JobEvent.Completed(Map.copyOf(stageMs), ms(job.acceptedAt())));
+    }
+
+    private Tensor denoise(Job job, DenoiseRequest request, long start) {
+        Iterator<DenoiseEvent> events = stages.denoise(request);
+        while (events.hasNext()) {
+            DenoiseEvent e = events.next();
+            if (e.hasLatents()) {
+                return e.getLatents().getLatents();
+            }
+            StepProgress p = e.getProgress();
+            long perStep = ms(start) / Math.max(1, p.getStep());
+            progress(job, Stage.DENOISING, p.getStep(), p.getTotalSteps(), p.getTimestep(),
+                    perStep * (p.getTotalSteps() - p.getStep()));
+            List<ByteString> previews = p.getPreviewPngList();
+            for (int i = 0; i < previews.size(); i++) {
+                job.emit(new JobEvent.Preview(p.getStep(), i, previews.get(i)));
+            }
+        }
+        throw new StatusRuntimeException(Status.INTERNAL.withDescription(
+                "the denoiser ended its stream without latents"));
+    }
+
+    private static void checkTokenCounts(EncodeResponse enc, boolean guided) {
+        int limit = (int) enc.getLastHiddenState().getShape(1);
+        String[] fields = guided ? new String[] {"negative_prompt", "prompt"} : new String[] {"prompt"};
+        for (int i = 0; i < fields.length; i++) {
+            int count = enc.getTokenCounts(i);
+            InvalidRequestException.require(count <= limit, "%s is %d tokens long; at most %d fit (%d with "
+                    + "the start and end tokens): shorten it", fields[i], count - 2, limit - 2, limit);
+        }
+    }
+
+    private static void progress(Job job, Stage stage, int step, int total, float timestep, long remainingMs) {
+        job.emit(new JobEvent.Progress(stage, step, total, timestep, ms(job.acceptedAt()), remainingMs));
+    }
+
+    private static long ms(long since) {
+        return (System.nanoTime() - since) / 1_000_000;
+    }
+}

@@ -1,0 +1,29 @@
+package org.sdserve.orchestrator.core;
+
+import java.util.Iterator;
+import org.sdserve.proto.v1.DecodeRequest;
+import org.sdserve.proto.v1.DecodeResponse;
+import org.sdserve.proto.v1.DenoiseEvent;
+import org.sdserve.proto.v1.DenoiseRequest;
+import org.sdserve.proto.v1.EncodeRequest;
+import org.sdserve.proto.v1.EncodeResponse;
+import org.sdserve.proto.v1.ModelDescription;
+
+/**
+ * The three stages as a job calls them, in the messages of their contract (stages.proto). The gRPC clients
+ * implement it ({@code grpc.StageClients}), over sockets or in-process. Each call runs in the caller's
+ * {@link io.grpc.Context}: its deadline and cancellation stop the call in flight.
+ */
+public interface Stages {
+    /** What the denoiser serves: the model the requests are validated against. */
+    ModelDescription description();
+
+    /** The prompts' last hidden states, [texts, tokens, width], and each text's token count. */
+    EncodeResponse encode(EncodeRequest request);
+
+    /** A step's progress per UNet call, then the final latents. */
+    Iterator<DenoiseEvent> denoise(DenoiseRequest request);
+
+    /** Latents [n, 4, h/8, w/8] to n PNGs. */
+    DecodeResponse decode(DecodeRequest request);
+}
