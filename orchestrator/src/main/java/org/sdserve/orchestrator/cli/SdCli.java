@@ -67,8 +67,12 @@ public final class SdCli {
 
     int run(String[] args) {
         boolean help = java.util.Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h"));
+        if (args.length >= 1 && JobCommands.NAMES.contains(args[0]) && !help) {
+            return new JobCommands(this, err).run(args);
+        }
         if (help || args.length < 2 || !args[0].equals("generate")) {
             err.print(usage());
+            err.print(JobCommands.USAGE);
             return help ? 0 : 2;
         }
         GenerateRequest.Builder req = GenerateRequest.newBuilder().setPrompt(args[1]);
@@ -188,7 +192,11 @@ public final class SdCli {
 
     private int generate(DiffusionGrpc.DiffusionBlockingStub stub, GenerateRequest request, String output)
             throws IOException {
-        Iterator<GenerateEvent> events = stub.generate(request);
+        return follow(stub.generate(request), output);
+    }
+
+    /** Shows a job's events (progress bar on stderr) and writes its images; also what {@code sd watch} does. */
+    int follow(Iterator<GenerateEvent> events, String output) throws IOException {
         int images = 1;
         List<Path> written = new ArrayList<>();
         while (events.hasNext()) {
