@@ -4,6 +4,8 @@
 # Images (tag $SD_IMAGE_TAG, default latest):
 #   localhost/sdserve/base:bookworm-jre17   debootstrap'ed Debian bookworm (minbase) + openjdk-17-jre-headless, user 10001
 #   localhost/sdserve/{text-encoder,denoiser,vae,orchestrator}   each service's Quarkus app at /app, non-root
+#                                           (the orchestrator without ONNX Runtime: it runs no model)
+#   localhost/sdserve/orchestrator-embedded the orchestrator with the three stages in its process (no model inside)
 #   localhost/sdserve/demo-model            the demo model at /model (an init container copies it to a volume)
 #   localhost/sdserve/demo                  the orchestrator in embedded mode with the demo model inside
 # Needs root (debootstrap), podman, runc and debootstrap: apt-get install -y podman runc debootstrap.
@@ -16,7 +18,7 @@ tag="${SD_IMAGE_TAG:-latest}"
 base=localhost/sdserve/base:bookworm-jre17
 mirror="${SD_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
-for module in text-encoder-svc denoiser-svc vae-svc orchestrator; do
+for module in text-encoder-svc denoiser-svc vae-svc orchestrator orchestrator-embedded; do
   if [ ! -f "$root/$module/target/quarkus-app/quarkus-run.jar" ]; then
     echo "build.sh: $module is not packaged; run ./mvnw -DskipTests package first" >&2
     exit 2
@@ -54,6 +56,7 @@ build text-encoder Containerfile.service "$root/text-encoder-svc/target/quarkus-
 build denoiser Containerfile.service "$root/denoiser-svc/target/quarkus-app" --build-arg PORT=50052
 build vae Containerfile.service "$root/vae-svc/target/quarkus-app" --build-arg PORT=50053
 build orchestrator Containerfile.service "$root/orchestrator/target/quarkus-app" --build-arg PORT=50050
+build orchestrator-embedded Containerfile.service "$root/orchestrator-embedded/target/quarkus-app" --build-arg PORT=50050
 build demo-model Containerfile.demo-model "$root/models/sd-shapes-64"
-build demo Containerfile.demo "$root/models/sd-shapes-64" --build-arg ORCHESTRATOR="localhost/sdserve/orchestrator:$tag"
+build demo Containerfile.demo "$root/models/sd-shapes-64" --build-arg EMBEDDED="localhost/sdserve/orchestrator-embedded:$tag"
 pm images --filter reference='localhost/sdserve/*' --format '{{.Repository}}:{{.Tag}} {{.Size}}'

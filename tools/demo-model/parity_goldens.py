@@ -5,7 +5,7 @@ services to reproduce within 2/255 per pixel (orchestrator ParityTest).
     /usr/bin/python3 tools/demo-model/parity_goldens.py [--work tools/demo-model/work] [--out DIR]
 
 Needs the training checkpoints (run build.py first). Writes <scheduler>.png and parity.json into
-orchestrator/src/test/resources/parity/ by default.
+orchestrator-embedded/src/test/resources/parity/ by default.
 """
 import argparse
 import json
@@ -26,7 +26,7 @@ def main():
     root = os.path.dirname(os.path.dirname(here))
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", default=f"{here}/work")
-    ap.add_argument("--out", default=f"{root}/orchestrator/src/test/resources/parity")
+    ap.add_argument("--out", default=f"{root}/orchestrator-embedded/src/test/resources/parity")
     args = ap.parse_args()
     torch.set_num_threads(1)
     m = build.load_trained(args.work)

@@ -1,7 +1,7 @@
 """Procedural scenes and captions for the demo model, and the prompt-adherence judge.
 
 The rules here are specified in docs/prompt-adherence-judge.md; the Java test suite implements the same
-rules (orchestrator/src/test/.../PromptJudge.java). Keep the three in step.
+rules (orchestrator-embedded/src/test/.../PromptJudge.java). Keep the three in step.
 """
 import numpy as np
 

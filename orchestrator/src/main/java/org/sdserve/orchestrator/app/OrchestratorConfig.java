@@ -7,12 +7,14 @@ import java.util.List;
 import org.sdserve.common.config.StageSettings;
 
 /**
- * {@code sd.orchestrator.*}. Embedded mode (default) runs the three stages in this process and uses
- * model-dir, device and threads; distributed mode calls the stage addresses, round-robin over replicas.
+ * {@code sd.orchestrator.*}. Distributed mode (this module's default) calls the stage addresses, round-robin over
+ * replicas; embedded mode (orchestrator-embedded's default) runs the three stages in this process and uses
+ * model-dir, device and threads.
  */
 @ConfigMapping(prefix = "sd.orchestrator")
 public interface OrchestratorConfig extends StageSettings {
-    @WithDefault("true")
+    /** true: the stages in this process (needs orchestrator-embedded, whose application sets it); false: remote. */
+    @WithDefault("false")
     boolean embedded();
 
     /** host:port of each text-encoder-svc replica (distributed mode). */

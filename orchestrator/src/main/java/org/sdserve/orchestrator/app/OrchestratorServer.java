@@ -5,16 +5,14 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.grpc.StageChannels;
-import org.sdserve.common.model.ModelDirectory;
 import org.sdserve.orchestrator.core.EngineSettings;
 import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.Limits;
-import org.sdserve.orchestrator.embedded.EmbeddedStages;
+import org.sdserve.orchestrator.core.Stages;
 import org.sdserve.orchestrator.grpc.DiffusionService;
 import org.sdserve.orchestrator.grpc.StageClients;
 
@@ -24,7 +22,7 @@ public class OrchestratorServer {
     private static final System.Logger LOG = System.getLogger(OrchestratorServer.class.getName());
     @Inject
     OrchestratorConfig config;
-    private EmbeddedStages embedded;
+    private LocalStages embedded;
     private StageClients clients;
     private ServiceHost host;
     private JobEngine engine;
@@ -36,10 +34,10 @@ public class OrchestratorServer {
         }
         StageClients.Timeouts timeouts = new StageClients.Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(60),
                 config.denoiseTimeout(), Duration.ofMinutes(2));
+        Stages stages;
         if (config.embedded()) {
-            embedded = EmbeddedStages.start(ModelDirectory.open(Path.of(config.modelDir())), config.execution(),
-                    config.noiseKernel(), config.maxMessageBytes(), timeouts);
-            clients = embedded.clients();
+            embedded = LocalStages.factory().start(config, timeouts);
+            stages = embedded.stages();
         } else {
             int max = config.maxMessageBytes();
             clients = new StageClients(StageChannels.tcp("text-encoder", config.textEncoder(), max),
@@ -47,8 +45,9 @@ public class OrchestratorServer {
                     StageChannels.tcp("vae", config.vae(), max), timeouts);
             LOG.log(System.Logger.Level.INFO, "stages: text-encoder {0}, denoiser {1}, vae {2}",
                     config.textEncoder(), config.denoiser(), config.vae());
+            stages = clients;
         }
-        engine = JobEngine.start(clients,
+        engine = JobEngine.start(stages,
                 new Limits(config.maxSide(), config.maxSteps(), config.maxImages(), config.maxPixels()),
                 new EngineSettings(config.maxConcurrentJobs(), config.queueDepth(), config.detachGrace(),
                         config.retainFinished(), config.retainedJobs(), config.retainedBytes()));

@@ -11,6 +11,8 @@ import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.denoise.batch.BatchSettings;
 import org.sdserve.denoise.core.Denoiser;
 import org.sdserve.denoise.grpc.DenoiserService;
+import org.sdserve.orchestrator.app.LocalStages;
+import org.sdserve.orchestrator.core.Stages;
 import org.sdserve.orchestrator.grpc.StageClients;
 import org.sdserve.text.core.TextEncoder;
 import org.sdserve.text.grpc.TextEncoderService;
@@ -21,7 +23,7 @@ import org.sdserve.vae.grpc.VaeService;
  * The three stages in this process, each served by its own gRPC adapter on an in-process server, and the
  * orchestrator's clients to them: the same code path as the distributed deployment, without sockets.
  */
-public final class EmbeddedStages implements AutoCloseable {
+public final class EmbeddedStages implements LocalStages {
     private final List<AutoCloseable> owned = new ArrayList<>();
     private final StageClients clients;
     private Denoiser denoiser;
@@ -74,6 +76,11 @@ public final class EmbeddedStages implements AutoCloseable {
     }
 
     public StageClients clients() {
+        return clients;
+    }
+
+    @Override
+    public Stages stages() {
         return clients;
     }
 

@@ -1,0 +1,16 @@
+package org.sdserve.orchestrator.embedded;
+
+import java.nio.file.Path;
+import org.sdserve.common.model.ModelDirectory;
+import org.sdserve.orchestrator.app.LocalStages;
+import org.sdserve.orchestrator.app.OrchestratorConfig;
+import org.sdserve.orchestrator.grpc.StageClients;
+
+/** Embedded mode for the orchestrator process (found by {@link LocalStages#factory()}): the model of model-dir. */
+public final class EmbeddedStagesFactory implements LocalStages.Factory {
+    @Override
+    public LocalStages start(OrchestratorConfig config, StageClients.Timeouts timeouts) {
+        return EmbeddedStages.start(ModelDirectory.open(Path.of(config.modelDir())), config.execution(),
+                config.noiseKernel(), config.maxMessageBytes(), timeouts);
+    }
+}
