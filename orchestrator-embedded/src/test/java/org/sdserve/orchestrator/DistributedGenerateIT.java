@@ -156,7 +156,9 @@ class DistributedGenerateIT {
     void aJobWhoseStreamDroppedIsWatchedToItsEndOverTcp() throws Exception {
         GenerateRequest req = GenerateRequest.newBuilder().setPrompt("a blue circle on a yellow background")
                 .setSeed(17).setSteps(30).setPreviewInterval(10).build();
-        RecordedCall dropped = RecordedCall.droppingWhen(e -> RecordedCall.denoisingStep(e, 4));
+        // at the first denoising progress (the denoiser reports a step only every progress-interval, 20 ms)
+        RecordedCall dropped = RecordedCall.droppingWhen(e -> e.hasProgress()
+                && e.getProgress().getStage() == org.sdserve.proto.v1.Stage.STAGE_DENOISING);
         DiffusionGrpc.newStub(orchestrator).generate(req, dropped);
         assertEquals(Status.Code.CANCELLED, dropped.closed.get(60, TimeUnit.SECONDS).getCode());
         List<GenerateEvent> rest = new ArrayList<>();

@@ -11,6 +11,14 @@ import org.sdserve.denoise.batch.BatchSettings;
 public interface DenoiserConfig extends StageSettings {
     Batch batch();
 
+    /**
+     * Steps that end sooner than this after the last progress event sent are folded into the next one (the first
+     * and last steps and steps with previews always go): each event costs the denoiser time across processes.
+     * 0 sends every step.
+     */
+    @WithDefault("PT0.02S")
+    Duration progressInterval();
+
     /** {@code batch.*}: step-level batching of concurrent jobs' UNet calls. */
     interface Batch {
         /** false: each job runs its own UNet calls, concurrently with the others. */

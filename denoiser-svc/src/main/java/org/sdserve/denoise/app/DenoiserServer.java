@@ -20,7 +20,7 @@ public class DenoiserServer {
     void start(@Observes StartupEvent event) {
         stage = RunningStage.start("denoiser", config,
                 dir -> Denoiser.load(dir, config.execution(), config.noiseKernel(), config.batch().settings()),
-                denoiser -> List.of(new DenoiserService(denoiser)));
+                denoiser -> List.of(new DenoiserService(denoiser, config.progressInterval())));
     }
 
     void stop(@Observes ShutdownEvent event) {

@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import io.grpc.Context;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -26,13 +27,31 @@ import org.sdserve.proto.v1.Latents;
 import org.sdserve.proto.v1.ModelDescription;
 import org.sdserve.proto.v1.StepProgress;
 
-/** gRPC adapter of {@link Denoiser}: a progress event per step, the latents last; cancellation between steps. */
+/**
+ * gRPC adapter of {@link Denoiser}: progress events (every step, or every step that ends at least
+ * {@code progressInterval} after the last one sent), the latents last; cancellation between steps.
+ */
 public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
     private static final System.Logger LOG = System.getLogger(DenoiserService.class.getName());
     private final Denoiser denoiser;
+    private final long progressIntervalNanos;
 
+    /** A progress event for every step (in-process callers, where an event costs nothing measurable). */
     public DenoiserService(Denoiser denoiser) {
+        this(denoiser, Duration.ZERO);
+    }
+
+    /**
+     * @param progressInterval steps that end sooner than this after the last event sent are folded into the next
+     *     one (the first and last steps, and steps with previews, are always sent): across processes each event
+     *     costs the denoiser time (on the demo model about 0.8 ms of a 5 ms step on 2 cores)
+     */
+    public DenoiserService(Denoiser denoiser, Duration progressInterval) {
+        if (progressInterval.isNegative()) {
+            throw new IllegalArgumentException("progress-interval must be >= 0, got " + progressInterval);
+        }
         this.denoiser = denoiser;
+        this.progressIntervalNanos = progressInterval.toNanos();
     }
 
     /**
@@ -46,6 +65,7 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         call.setOnCancelHandler(() -> { }); // later sends are dropped instead of thrown; the run sees cancelled()
         long t0 = System.nanoTime();
         AtomicInteger done = new AtomicInteger();
+        long[] lastSent = {0}; // nanoTime of the last progress sent; 0 = none yet (steps run one at a time)
         DenoiseJob job;
         CompletableFuture<FloatTensor> result;
         try {
@@ -53,10 +73,16 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
             result = denoiser.submit(job, new StepListener() {
                 @Override
                 public void onStep(int step, int total, double timestep, List<byte[]> previews) {
-                    StepProgress.Builder p = StepProgress.newBuilder().setStep(step).setTotalSteps(total)
-                            .setTimestep((float) timestep).setElapsedMs((System.nanoTime() - t0) / 1_000_000);
-                    previews.forEach(png -> p.addPreviewPng(ByteString.copyFrom(png)));
                     done.set(step);
+                    long now = System.nanoTime();
+                    if (step < total && previews.isEmpty() && lastSent[0] != 0
+                            && now - lastSent[0] < progressIntervalNanos) {
+                        return; // folded into the next event
+                    }
+                    lastSent[0] = now;
+                    StepProgress.Builder p = StepProgress.newBuilder().setStep(step).setTotalSteps(total)
+                            .setTimestep((float) timestep).setElapsedMs((now - t0) / 1_000_000);
+                    previews.forEach(png -> p.addPreviewPng(ByteString.copyFrom(png)));
                     call.onNext(DenoiseEvent.newBuilder().setProgress(p).build());
                 }
 

@@ -40,16 +40,16 @@ public final class LocalCluster implements AutoCloseable {
     private final List<Service> services = new ArrayList<>();
     private final Service orchestrator;
 
-    private LocalCluster(Path root, Path model, int denoisers, Path logs, Map<String, String> orchestratorEnv)
-            throws IOException {
+    private LocalCluster(Path root, Path model, int denoisers, Path logs, Map<String, String> orchestratorEnv,
+                         Map<String, String> stageEnv) throws IOException {
         Files.createDirectories(logs);
         String m = model.toAbsolutePath().toString();
-        Service text = start(root, logs, "text-encoder-svc", "SD_TEXT_ENCODER", m, Map.of());
+        Service text = start(root, logs, "text-encoder-svc", "SD_TEXT_ENCODER", m, stageEnv);
         List<Service> den = new ArrayList<>();
         for (int i = 0; i < denoisers; i++) {
-            den.add(start(root, logs, "denoiser-svc", "SD_DENOISER", m, Map.of()));
+            den.add(start(root, logs, "denoiser-svc", "SD_DENOISER", m, stageEnv));
         }
-        Service vae = start(root, logs, "vae-svc", "SD_VAE", m, Map.of());
+        Service vae = start(root, logs, "vae-svc", "SD_VAE", m, stageEnv);
         for (Service s : services) { // the stages first: the orchestrator serves only once they do
             awaitServing(s);
         }
@@ -70,8 +70,14 @@ public final class LocalCluster implements AutoCloseable {
      */
     public static LocalCluster start(Path root, Path model, int denoisers, Path logs,
                                      Map<String, String> orchestratorEnv) {
+        return start(root, model, denoisers, logs, orchestratorEnv, Map.of());
+    }
+
+    /** With {@code stageEnv} added to each stage process's environment (e.g. SD_DENOISER_SPIN_WAIT). */
+    public static LocalCluster start(Path root, Path model, int denoisers, Path logs,
+                                     Map<String, String> orchestratorEnv, Map<String, String> stageEnv) {
         try {
-            return new LocalCluster(root, model, denoisers, logs, orchestratorEnv);
+            return new LocalCluster(root, model, denoisers, logs, orchestratorEnv, stageEnv);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
