@@ -43,10 +43,7 @@ public final class BatchingBench {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> a = new LinkedHashMap<>();
-        for (int i = 0; i + 1 < args.length; i += 2) {
-            a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
-        }
+        Map<String, String> a = Options.parse(args);
         Path model = Path.of(a.getOrDefault("model", "models/sd-shapes-64"));
         int rounds = Integer.parseInt(a.getOrDefault("rounds", "3"));
         int calls = Integer.parseInt(a.getOrDefault("calls", "16"));

@@ -73,10 +73,7 @@ public final class Bench {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> a = new LinkedHashMap<>();
-        for (int i = 0; i + 1 < args.length; i += 2) {
-            a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
-        }
+        Map<String, String> a = Options.parse(args);
         Logger.getLogger("").setLevel(Level.WARNING);
         Bench b = new Bench(Path.of(a.get("model")), Integer.parseInt(a.getOrDefault("steps", "25")),
                 Integer.parseInt(a.getOrDefault("runs", "10")));

@@ -38,10 +38,7 @@ public final class HopBench {
     private static final String PROMPT = "a red circle on a blue background";
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> a = new LinkedHashMap<>();
-        for (int i = 0; i + 1 < args.length; i += 2) {
-            a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
-        }
+        Map<String, String> a = Options.parse(args);
         Path model = Path.of(a.getOrDefault("model", "models/sd-shapes-64"));
         Path root = Path.of(a.getOrDefault("root", "."));
         int rounds = Integer.parseInt(a.getOrDefault("rounds", "8"));
