@@ -86,8 +86,9 @@ class ReplicaFailoverIT {
                 StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> Events.generate(ch,
                         GenerateRequest.newBuilder().setPrompt("a red circle").setSteps(2).build()));
                 assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
-                assertTrue(e.getStatus().getDescription().startsWith("denoiser replica localhost:"),
-                        e.getStatus().getDescription());
+                // refused before any compute, with the stage and its replicas named
+                assertTrue(e.getStatus().getDescription().startsWith("cannot run jobs now: denoiser has no serving "
+                        + "replica (localhost:"), e.getStatus().getDescription());
             } finally {
                 ch.shutdownNow();
             }

@@ -28,7 +28,8 @@ import java.util.stream.Collectors;
  * The channels to one stage: one per replica address, handed out round-robin per call, so that the replicas
  * of a stage share the work. With {@link #watchHealth} running, replicas whose grpc.health.v1 check fails or
  * says other than SERVING are skipped until they serve again (while none serves, calls go to all, and fail
- * with the transport's status). Owns and closes its channels.
+ * with the transport's status). A replica whose call fails with UNAVAILABLE leaves the rotation at once, until
+ * a health check says SERVING or {@link #EJECTION} passes. Owns and closes its channels.
  */
 public final class StageChannels implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(StageChannels.class.getName());
@@ -41,19 +42,39 @@ public final class StageChannels implements AutoCloseable {
         final String address;
         final ManagedChannel channel;
         final Channel calls;
+        /** A resolver target: a pool whose own balancer skips its failed addresses; never ejected as a whole. */
+        final boolean pool;
         volatile Boolean serving;
         volatile String why = "not checked yet";
+        volatile boolean ejected; // a call failed with UNAVAILABLE: skipped until ejectedUntil or a SERVING check
+        volatile long ejectedUntil; // nanoTime
 
         Replica(String stage, String address, ManagedChannel channel) {
             this.address = address;
             this.channel = channel;
-            this.calls = ClientInterceptors.intercept(channel, new NameOnUnavailable(stage + " replica " + address));
+            this.pool = address.contains(":///");
+            this.calls = ClientInterceptors.intercept(channel, new NameOnUnavailable(stage + " replica " + address,
+                    this::eject));
+        }
+
+        /** Out of the rotation at once (the next health check, or {@link #EJECTION}, brings it back). */
+        void eject() {
+            if (!pool) {
+                ejectedUntil = System.nanoTime() + EJECTION.toNanos();
+                ejected = true;
+            }
         }
 
         boolean routable() {
-            return !Boolean.FALSE.equals(serving);
+            if (ejected && System.nanoTime() - ejectedUntil >= 0) {
+                ejected = false;
+            }
+            return !Boolean.FALSE.equals(serving) && !ejected;
         }
     }
+
+    /** How long a replica whose call failed with UNAVAILABLE is skipped when no health check says otherwise. */
+    static final Duration EJECTION = Duration.ofSeconds(5);
 
     private final String stage;
     private final List<Replica> replicas;
@@ -95,8 +116,21 @@ public final class StageChannels implements AutoCloseable {
     }
 
     public static StageChannels inProcess(String stage, String name, int maxInboundBytes) {
-        return new StageChannels(stage, List.of(new Replica(stage, "in-process:" + name, InProcessChannelBuilder
-                .forName(name).maxInboundMessageSize(maxInboundBytes).build())));
+        return inProcess(stage, List.of(name), maxInboundBytes);
+    }
+
+    /** In-process replicas, one per server name (tests of balancing and failover without sockets). */
+    public static StageChannels inProcess(String stage, List<String> names, int maxInboundBytes) {
+        return new StageChannels(stage, names.stream().map(n -> new Replica(stage, "in-process:" + n,
+                InProcessChannelBuilder.forName(n).maxInboundMessageSize(maxInboundBytes).build())).toList());
+    }
+
+    /**
+     * How many replicas a call may try before it gives up on UNAVAILABLE: each one once, at least twice (a pool
+     * retried picks another of its addresses), at most 4.
+     */
+    public int attempts() {
+        return Math.min(4, Math.max(2, replicas.size()));
     }
 
     public String stage() {
@@ -181,6 +215,9 @@ public final class StageChannels implements AutoCloseable {
     }
 
     private void update(Replica r, boolean serving, String why, Runnable onChange) {
+        if (serving) {
+            r.ejected = false;
+        }
         Boolean before = r.serving;
         r.why = why;
         r.serving = serving;
@@ -192,7 +229,7 @@ public final class StageChannels implements AutoCloseable {
     }
 
     /** Prefixes the description of an UNAVAILABLE status with the stage and replica it came from. */
-    private record NameOnUnavailable(String who) implements ClientInterceptor {
+    private record NameOnUnavailable(String who, Runnable onUnavailable) implements ClientInterceptor {
         @Override
         public <Q, A> ClientCall<Q, A> interceptCall(MethodDescriptor<Q, A> method, CallOptions options, Channel next) {
             return new ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
@@ -201,6 +238,9 @@ public final class StageChannels implements AutoCloseable {
                     super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
                         @Override
                         public void onClose(Status status, Metadata trailers) {
+                            if (status.getCode() == Status.Code.UNAVAILABLE) {
+                                onUnavailable.run();
+                            }
                             super.onClose(status.getCode() == Status.Code.UNAVAILABLE ? status.withDescription(
                                     who + " is unavailable: " + status.getDescription()) : status, trailers);
                         }

@@ -106,13 +106,16 @@ class StageChannelsTest {
     }
 
     @Test
-    void withoutHealthChecksEveryReplicaTakesItsTurn() throws Exception {
+    void withoutHealthChecksEachReplicaTakesItsTurnUntilACallFailsThenItLeavesTheRotation() throws Exception {
         try (ServiceHost up = ServiceHost.tcp("localhost", 0, 1 << 20, List.of());
              StageChannels c = StageChannels.tcp("text-encoder", List.of("localhost:" + up.port(),
                      "localhost:" + closedPort()), 1 << 20)) {
             up.serving();
             assertEquals("SERVING", callNext(c));
             assertEquals("UNAVAILABLE", callNext(c));
+            for (int i = 0; i < 4; i++) {
+                assertEquals("SERVING", callNext(c), "call " + i + " after the failure went to the failed replica");
+            }
             assertFalse(c.serving(), "nothing checked yet");
         }
     }

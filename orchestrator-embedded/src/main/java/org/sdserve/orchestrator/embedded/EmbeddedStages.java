@@ -26,11 +26,11 @@ import org.sdserve.vae.grpc.VaeService;
 public final class EmbeddedStages implements LocalStages {
     private final List<AutoCloseable> owned = new ArrayList<>();
     private final StageClients clients;
+    private final String id = UUID.randomUUID().toString();
     private Denoiser denoiser;
 
     private EmbeddedStages(ModelDirectory model, ExecutionOptions opts, TorchGenerator.Kernel kernel,
                            BatchSettings batching, int maxMessageBytes, StageClients.Timeouts timeouts) {
-        String id = UUID.randomUUID().toString();
         try {
             TextEncoder text = own(TextEncoder.load(model, opts));
             denoiser = own(Denoiser.load(model, opts, kernel, batching));
@@ -82,6 +82,14 @@ public final class EmbeddedStages implements LocalStages {
     @Override
     public Stages stages() {
         return clients;
+    }
+
+    /**
+     * The in-process server name of a stage ("text", "denoiser" or "vae"), for clients of its own (tests of
+     * balancing and failover).
+     */
+    public String serverName(String stage) {
+        return stage + "-" + id;
     }
 
     /** The denoising core, for its counters. */

@@ -93,6 +93,10 @@ public final class JobEngine implements AutoCloseable {
         if (closed) {
             throw Status.UNAVAILABLE.withDescription("the orchestrator is shutting down").asRuntimeException();
         }
+        String missing = stages.unavailable();
+        if (missing != null) { // fail fast: no text encoding or denoising for a job that cannot be decoded
+            throw Status.UNAVAILABLE.withDescription("cannot run jobs now: " + missing).asRuntimeException();
+        }
         GenerateRequest resolved = validator.resolve(request, stages.description());
         List<Long> seeds = Arrays.stream(RequestValidator.seeds(resolved)).boxed().toList();
         Context.CancellableContext context = deadline == null ? Context.ROOT.withCancellation()

@@ -26,4 +26,12 @@ public interface Stages {
 
     /** Latents [n, 4, h/8, w/8] to n PNGs. */
     DecodeResponse decode(DecodeRequest request);
+
+    /**
+     * null when every stage can be reached as far as is known, else which cannot and why: a job is then refused
+     * before it spends any compute.
+     */
+    default String unavailable() {
+        return null;
+    }
 }

@@ -1,5 +1,9 @@
 package org.sdserve.orchestrator.grpc;
 
+import io.grpc.Channel;
+import io.grpc.Context;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.time.Duration;
 import java.util.Iterator;
 import java.util.List;
@@ -7,6 +11,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.sdserve.common.grpc.StageChannels;
@@ -49,20 +54,77 @@ public final class StageClients implements Stages, AutoCloseable {
 
     @Override
     public EncodeResponse encode(EncodeRequest request) {
-        return TextEncoderGrpc.newBlockingStub(text.next())
-                .withDeadlineAfter(timeouts.encode().toMillis(), TimeUnit.MILLISECONDS).encode(request);
+        return failover(text, ch -> TextEncoderGrpc.newBlockingStub(ch)
+                .withDeadlineAfter(timeouts.encode().toMillis(), TimeUnit.MILLISECONDS).encode(request));
     }
 
+    /**
+     * The denoiser's events; a call that fails with UNAVAILABLE before its first event (the replica is gone, or
+     * was never there) is made again on the next replica. Once events came, a failure ends the job (resuming it
+     * elsewhere from a checkpoint is issue 11).
+     */
     @Override
     public Iterator<DenoiseEvent> denoise(DenoiseRequest request) {
-        return DenoiserGrpc.newBlockingStub(denoiser.next())
-                .withDeadlineAfter(timeouts.denoise().toMillis(), TimeUnit.MILLISECONDS).denoise(request);
+        return new Iterator<>() {
+            private Iterator<DenoiseEvent> events = start();
+            private int attempts = 1;
+            private boolean any;
+
+            private Iterator<DenoiseEvent> start() {
+                return DenoiserGrpc.newBlockingStub(denoiser.next())
+                        .withDeadlineAfter(timeouts.denoise().toMillis(), TimeUnit.MILLISECONDS).denoise(request);
+            }
+
+            @Override
+            public boolean hasNext() {
+                while (true) {
+                    try {
+                        return events.hasNext();
+                    } catch (StatusRuntimeException e) {
+                        if (any || !retryable(e) || attempts >= denoiser.attempts()) {
+                            throw e;
+                        }
+                        attempts++;
+                        events = start();
+                    }
+                }
+            }
+
+            @Override
+            public DenoiseEvent next() {
+                DenoiseEvent e = events.next();
+                any = true;
+                return e;
+            }
+        };
     }
 
     @Override
     public DecodeResponse decode(DecodeRequest request) {
-        return VaeGrpc.newBlockingStub(vae.next())
-                .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS).decode(request);
+        return failover(vae, ch -> VaeGrpc.newBlockingStub(ch)
+                .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS).decode(request));
+    }
+
+    /**
+     * A unary call on the next replica, made again on the following one when it fails with UNAVAILABLE (the
+     * failed replica leaves the rotation at once: {@link StageChannels}), up to the stage's attempts, within the
+     * caller's deadline.
+     */
+    private static <T> T failover(StageChannels stage, Function<Channel, T> call) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return call.apply(stage.next());
+            } catch (StatusRuntimeException e) {
+                if (!retryable(e) || attempt >= stage.attempts()) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** UNAVAILABLE from a replica, while the caller still wants the answer. */
+    private static boolean retryable(StatusRuntimeException e) {
+        return e.getStatus().getCode() == Status.Code.UNAVAILABLE && !Context.current().isCancelled();
     }
 
     /**
@@ -73,9 +135,9 @@ public final class StageClients implements Stages, AutoCloseable {
     public ModelDescription description() {
         Cached c = described;
         if (c == null || System.nanoTime() - c.at() > DESCRIBE_TTL_NANOS) {
-            ModelDescription d = DenoiserGrpc.newBlockingStub(denoiser.nextLight())
+            ModelDescription d = failover(denoiser, ch -> DenoiserGrpc.newBlockingStub(ch)
                     .withDeadlineAfter(timeouts.describe().toMillis(), TimeUnit.MILLISECONDS)
-                    .describe(DescribeRequest.getDefaultInstance());
+                    .describe(DescribeRequest.getDefaultInstance()));
             c = new Cached(d, System.nanoTime());
             described = c;
         }
@@ -113,8 +175,15 @@ public final class StageClients implements Stages, AutoCloseable {
 
     private volatile ScheduledExecutorService healthChecks;
 
-    /** null when each stage has a replica whose last health check said SERVING, else what is missing. */
+    /**
+     * null when each stage has a replica whose last health check said SERVING (or when health is not watched:
+     * embedded mode), else what is missing.
+     */
+    @Override
     public String unavailable() {
+        if (healthChecks == null) {
+            return null;
+        }
         String missing = Stream.of(text, denoiser, vae).filter(c -> !c.serving())
                 .map(c -> c.stage() + " has no serving replica (" + c.describe() + ")")
                 .collect(Collectors.joining("; "));
