@@ -19,6 +19,16 @@ public final class Schedulers {
      */
     public static Scheduler create(String name, SchedulerConfig config, int steps, float eta) {
         boolean karras = config.useKarrasSigmas();
+        requireKnown(name);
+        if (LEADING.contains(name) && "leading".equals(config.timestepSpacing())) {
+            // diffusers' "leading" spacing: t = i * (train // steps) + steps_offset must stay below train
+            int max = config.numTrainTimesteps() - config.stepsOffset();
+            InvalidRequestException.require(steps <= max, "%s: steps must be at most %d for this model "
+                    + "(num_train_timesteps %d, steps_offset %d), got %d", name, max, config.numTrainTimesteps(),
+                    config.stepsOffset(), steps);
+        }
+        InvalidRequestException.require(!name.equals("pndm") || steps >= 2,
+                "pndm: steps must be at least 2 (its PLMS warm-up), got %d", steps);
         return switch (name.isEmpty() ? DEFAULT : name) {
             case "ddim" -> new DdimScheduler(config, steps, eta);
             case "euler" -> new EulerDiscreteScheduler(config, steps, karras);
@@ -32,13 +42,16 @@ public final class Schedulers {
             case "heun" -> new HeunDiscreteScheduler(config, steps, karras);
             case "unipc" -> new UniPcMultistepScheduler(config, steps, karras);
             case "lcm" -> new LcmScheduler(config, steps);
-            default -> throw new InvalidRequestException("scheduler: unknown \"" + name + "\"; valid: "
-                    + String.join(", ", NAMES));
+            default -> throw new IllegalStateException("requireKnown let " + name.length() + " characters through");
         };
     }
 
+    /** Schedulers whose timesteps follow the config's spacing with steps_offset added (diffusers' set_timesteps). */
+    private static final java.util.Set<String> LEADING = java.util.Set.of("ddim", "ddpm", "pndm");
+
     public static void requireKnown(String name) {
         InvalidRequestException.require(name.isEmpty() || NAMES.contains(name),
-                "scheduler: unknown \"%s\"; valid: %s", name, String.join(", ", NAMES));
+                "scheduler: unknown \"%s\"; valid: %s", name.length() <= 64 ? name
+                        : name.substring(0, 64) + "... (" + name.length() + " characters)", String.join(", ", NAMES));
     }
 }

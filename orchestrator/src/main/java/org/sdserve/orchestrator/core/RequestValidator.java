@@ -38,17 +38,19 @@ public final class RequestValidator {
         require(r.getInitImage().isEmpty() && !r.hasStrength() && r.getMaskImage().isEmpty(),
                 "init_image, strength and mask_image (image-to-image, inpainting) are not served yet; leave them unset");
         require(r.getModel().isEmpty() || r.getModel().equals(model.getModel()),
-                "model: this server serves \"%s\", got \"%s\" (or leave it empty)", model.getModel(), r.getModel());
+                "model: this server serves \"%s\", got \"%s\" (or leave it empty)", model.getModel(),
+                shown(r.getModel()));
 
         int m = model.getSizeMultiple();
-        int width = r.getWidth() == 0 ? model.getDefaultWidth() : r.getWidth();
-        int height = r.getHeight() == 0 ? model.getDefaultHeight() : r.getHeight();
+        // uint32 fields arrive as Java ints: values of 2^31 and more read negative unless widened unsigned
+        long width = r.getWidth() == 0 ? model.getDefaultWidth() : unsigned(r.getWidth());
+        long height = r.getHeight() == 0 ? model.getDefaultHeight() : unsigned(r.getHeight());
         checkSide("width", width, m);
         checkSide("height", height, m);
 
-        int steps = r.getSteps() == 0 ? DEFAULT_STEPS : r.getSteps();
+        long steps = r.getSteps() == 0 ? DEFAULT_STEPS : unsigned(r.getSteps());
         require(steps >= 1 && steps <= limits.maxSteps(), "steps must be in [1, %d], got %d", limits.maxSteps(),
-                r.getSteps());
+                steps);
 
         float guidance = r.hasGuidanceScale() ? r.getGuidanceScale() : DEFAULT_GUIDANCE;
         require(Float.isFinite(guidance) && guidance >= 0 && guidance <= MAX_GUIDANCE,
@@ -57,18 +59,19 @@ public final class RequestValidator {
         String scheduler = r.getScheduler().isEmpty() ? model.getDefaultScheduler()
                 : r.getScheduler().toLowerCase(Locale.ROOT);
         require(model.getSchedulersList().contains(scheduler), "scheduler: unknown \"%s\"; valid: %s",
-                r.getScheduler(), String.join(", ", model.getSchedulersList()));
+                shown(r.getScheduler()), String.join(", ", model.getSchedulersList()));
         require(Float.isFinite(r.getEta()) && r.getEta() >= 0 && r.getEta() <= 1, "eta must be in [0, 1], got %s",
                 r.getEta());
 
-        int images = r.getNumImages() == 0 ? 1 : r.getNumImages();
+        long images = r.getNumImages() == 0 ? 1 : unsigned(r.getNumImages());
         require(images >= 1 && images <= limits.maxImages(), "num_images must be in [1, %d], got %d",
-                limits.maxImages(), r.getNumImages());
-        long pixels = (long) width * height * images;
+                limits.maxImages(), images);
+        long pixels = width * height * images;
         require(pixels <= limits.maxPixels(), "width x height x num_images must be at most %d pixels, got %dx%dx%d",
                 limits.maxPixels(), width, height, images);
-        require(r.getPreviewInterval() <= steps || r.getPreviewInterval() == 0,
-                "preview_interval must be in [0, steps=%d], got %d", steps, r.getPreviewInterval());
+        long previewInterval = unsigned(r.getPreviewInterval());
+        require(previewInterval <= steps, "preview_interval must be in [0, steps=%d], got %d", steps,
+                previewInterval);
 
         require(r.getPriority() != Priority.UNRECOGNIZED, "priority must be PRIORITY_INTERACTIVE or PRIORITY_BATCH, "
                 + "got %d", r.getPriorityValue());
@@ -76,12 +79,22 @@ public final class RequestValidator {
                 : r.getPriority();
 
         long seed = r.hasSeed() ? r.getSeed() : seedSource.getAsLong();
-        return r.toBuilder().setWidth(width).setHeight(height).setSteps(steps).setGuidanceScale(guidance)
-                .setScheduler(scheduler).setNumImages(images).setSeed(seed).setModel(model.getModel())
+        return r.toBuilder().setWidth((int) width).setHeight((int) height).setSteps((int) steps)
+                .setGuidanceScale(guidance).setScheduler(scheduler).setNumImages((int) images).setSeed(seed)
+                .setModel(model.getModel())
                 .setPriority(priority).build();
     }
 
-    private void checkSide(String field, int value, int multiple) {
+    private static long unsigned(int uint32) {
+        return Integer.toUnsignedLong(uint32);
+    }
+
+    /** A client's string as an error message may show it: at most 64 characters, never the whole of a long one. */
+    static String shown(String s) {
+        return s.length() <= 64 ? s : s.substring(0, 64) + "... (" + s.length() + " characters)";
+    }
+
+    private void checkSide(String field, long value, int multiple) {
         require(value >= multiple && value <= limits.maxSide() && value % multiple == 0,
                 "%s must be a multiple of %d in [%d, %d], got %d", field, multiple, multiple,
                 limits.maxSide() - limits.maxSide() % multiple, value);

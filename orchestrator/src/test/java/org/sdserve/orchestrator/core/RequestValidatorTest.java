@@ -3,6 +3,7 @@ package org.sdserve.orchestrator.core;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -64,5 +65,30 @@ class RequestValidatorTest {
                 .setPrompt("x".repeat(RequestValidator.MAX_PROMPT_CHARS + 1)).build(), SD15));
         assertThrows(InvalidRequestException.class, () -> validator.resolve(GenerateRequest.newBuilder()
                 .setPrompt("a fox").setPreviewInterval(40).setSteps(20).build(), SD15));
+    }
+
+    private String refusal(GenerateRequest.Builder r) {
+        return assertThrows(InvalidRequestException.class, () -> validator.resolve(r.setPrompt("a fox").build(),
+                SD15)).getMessage();
+    }
+
+    @Test
+    void uint32FieldsOfTwoToThe31AndMoreAreReadUnsigned() {
+        int big = 1 << 31; // 2147483648 on the wire, Integer.MIN_VALUE in Java
+        assertEquals("width must be a multiple of 64 in [64, 2048], got 2147483648",
+                refusal(GenerateRequest.newBuilder().setWidth(big)));
+        assertEquals("steps must be in [1, 200], got 4294967295", refusal(GenerateRequest.newBuilder().setSteps(-1)));
+        assertEquals("num_images must be in [1, 8], got 2147483648",
+                refusal(GenerateRequest.newBuilder().setNumImages(big)));
+        assertEquals("preview_interval must be in [0, steps=25], got 2147483648",
+                refusal(GenerateRequest.newBuilder().setPreviewInterval(big)));
+    }
+
+    @Test
+    void longStringsAreNotEchoedWhole() {
+        String message = refusal(GenerateRequest.newBuilder().setScheduler("s".repeat(9000)));
+        assertTrue(message.length() < 200, message);
+        assertTrue(message.startsWith("scheduler: unknown \"" + "s".repeat(64) + "... (9000 characters)\""), message);
+        assertTrue(refusal(GenerateRequest.newBuilder().setModel("m".repeat(9000))).contains("(9000 characters)"));
     }
 }
