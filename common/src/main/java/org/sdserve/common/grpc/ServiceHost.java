@@ -55,8 +55,8 @@ public final class ServiceHost implements AutoCloseable {
                 .maxInboundMessageSize(maxInboundBytes)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .maxConnectionAge(maxConnectionAge.toMillis(), TimeUnit.MILLISECONDS)
-                .addService(health.getHealthService());
-        services.forEach(b::addService);
+                .addService(UnparseableRequests.guard(health.getHealthService().bindService()));
+        services.forEach(s -> b.addService(UnparseableRequests.guard(s.bindService())));
         return start(b.build(), health, services, host + ":" + port);
     }
 
@@ -64,8 +64,8 @@ public final class ServiceHost implements AutoCloseable {
     public static ServiceHost inProcess(String name, int maxInboundBytes, List<BindableService> services) {
         HealthStatusManager health = new HealthStatusManager();
         InProcessServerBuilder b = InProcessServerBuilder.forName(name).maxInboundMessageSize(maxInboundBytes)
-                .addService(health.getHealthService());
-        services.forEach(b::addService);
+                .addService(UnparseableRequests.guard(health.getHealthService().bindService()));
+        services.forEach(s -> b.addService(UnparseableRequests.guard(s.bindService())));
         return start(b.build(), health, services, "in-process:" + name);
     }
 
