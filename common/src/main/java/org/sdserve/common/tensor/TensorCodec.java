@@ -33,30 +33,38 @@ public final class TensorCodec {
      *
      * @throws InvalidRequestException if the type, shape or byte count is not consistent
      */
+    /** More dimensions than any tensor of the contract has (latents and hidden states have 3 or 4). */
+    static final int MAX_RANK = 8;
+
     public static FloatTensor decode(Tensor t, String field) {
+        InvalidRequestException.require(t.getShapeCount() >= 1 && t.getShapeCount() <= MAX_RANK,
+                "%s: a tensor needs 1 to %d dimensions, got %d", field, MAX_RANK, t.getShapeCount());
         long[] shape = t.getShapeList().stream().mapToLong(Long::longValue).toArray();
-        InvalidRequestException.require(shape.length > 0, "%s: a tensor needs a shape, got none", field);
+        long n = 1;
         for (long d : shape) {
             InvalidRequestException.require(d >= 0, "%s: dimensions must be >= 0, got %s", field,
                     Arrays.toString(shape));
+            // no overflow: every factor is checked against the bound before the next multiplication
+            InvalidRequestException.require(d == 0 || n <= Integer.MAX_VALUE / 4 / d, "%s: shape %s is too many "
+                    + "elements (at most %d)", field, Arrays.toString(shape), Integer.MAX_VALUE / 4);
+            n *= d;
         }
-        long n = FloatTensor.elementCount(shape);
-        InvalidRequestException.require(n <= Integer.MAX_VALUE / 4, "%s: %d elements is too many", field, n);
-        ByteBuffer bytes = t.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        float[] out = new float[(int) n];
-        switch (t.getElementType()) {
-            case FLOAT32 -> {
-                requireBytes(field, shape, bytes.remaining(), n * 4, "FLOAT32");
-                bytes.asFloatBuffer().get(out);
-            }
-            case FLOAT16 -> {
-                requireBytes(field, shape, bytes.remaining(), n * 2, "FLOAT16");
-                for (int i = 0; i < n; i++) {
-                    out[i] = Float16.toFloat(bytes.getShort());
-                }
-            }
+        int width = switch (t.getElementType()) {
+            case FLOAT32 -> 4;
+            case FLOAT16 -> 2;
             default -> throw new InvalidRequestException(field + ": element_type must be FLOAT32 or FLOAT16, got "
                     + t.getElementType());
+        };
+        ByteBuffer bytes = t.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        // the bytes are checked before anything is allocated from the declared shape
+        requireBytes(field, shape, bytes.remaining(), n * width, t.getElementType().name());
+        float[] out = new float[(int) n];
+        if (width == 4) {
+            bytes.asFloatBuffer().get(out);
+        } else {
+            for (int i = 0; i < n; i++) {
+                out[i] = Float16.toFloat(bytes.getShort());
+            }
         }
         return new FloatTensor(shape, out);
     }

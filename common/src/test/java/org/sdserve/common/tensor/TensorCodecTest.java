@@ -47,6 +47,25 @@ class TensorCodecTest {
                 .contains("element_type must be FLOAT32 or FLOAT16, got INT64"));
         Tensor noShape = Tensor.newBuilder().setElementType(ElementType.FLOAT32).build();
         assertThrows(InvalidRequestException.class, () -> TensorCodec.decode(noShape, "x"));
+        // the shape is checked before anything is allocated from it (16 bytes declaring 2 GiB; an overflowing count)
+        Tensor huge = Tensor.newBuilder().setElementType(ElementType.FLOAT32).addShape(1).addShape(4).addShape(8192)
+                .addShape(16383).setData(ByteString.copyFrom(new byte[16])).build();
+        assertEquals("x: shape [1, 4, 8192, 16383] of FLOAT32 needs 2147352576 bytes, got 16",
+                assertThrows(InvalidRequestException.class, () -> TensorCodec.decode(huge, "x")).getMessage());
+        Tensor overflow = Tensor.newBuilder().setElementType(ElementType.FLOAT16).addShape(1L << 40).addShape(1L << 40)
+                .setData(ByteString.copyFrom(new byte[16])).build();
+        assertTrue(assertThrows(InvalidRequestException.class, () -> TensorCodec.decode(overflow, "x")).getMessage()
+                .contains("too many elements"));
+        Tensor.Builder deep = Tensor.newBuilder().setElementType(ElementType.FLOAT32).setData(TensorCodec.floatBytes(1f));
+        for (int i = 0; i < 9; i++) {
+            deep.addShape(1);
+        }
+        assertEquals("x: a tensor needs 1 to 8 dimensions, got 9",
+                assertThrows(InvalidRequestException.class, () -> TensorCodec.decode(deep.build(), "x")).getMessage());
+        Tensor few = Tensor.newBuilder().setElementType(ElementType.FLOAT32).addShape(1).addShape(4).addShape(64)
+                .addShape(64).setData(ByteString.copyFrom(new byte[16])).build();
+        assertEquals("x: shape [1, 4, 64, 64] of FLOAT32 needs 65536 bytes, got 16",
+                assertThrows(InvalidRequestException.class, () -> TensorCodec.decode(few, "x")).getMessage());
     }
 
     @Test

@@ -247,6 +247,9 @@ public final class Denoiser implements AutoCloseable {
         long[] s = e.shape();
         InvalidRequestException.require(s.length == 3 && (s[0] == 1 || s[0] == batch),
                 "%s must be [1 or %d, tokens, width], got %s", field, batch, Arrays.toString(s));
+        InvalidRequestException.require(unet.contextLength() < 0 || s[1] == unet.contextLength(),
+                "%s must have %d tokens per row, as the UNet's encoder_hidden_states, got %d", field,
+                unet.contextLength(), s[1]);
         InvalidRequestException.require(unet.contextWidth() < 0 || s[2] == unet.contextWidth(),
                 "%s width %d does not match the UNet's encoder_hidden_states width %d (text encoder and UNet "
                         + "of different models?)", field, s[2], unet.contextWidth());

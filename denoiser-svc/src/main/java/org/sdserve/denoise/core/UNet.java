@@ -26,6 +26,7 @@ public final class UNet implements AutoCloseable {
     private final TensorInfo timestep;
     private final int latentChannels;
     private final int contextWidth;
+    private final int contextLength; // -1: the graph takes any number of tokens
     private static final String OUTPUT = "out_sample";
 
     private UNet(OnnxModel model) {
@@ -47,6 +48,7 @@ public final class UNet implements AutoCloseable {
         this.timestep = ts;
         TensorInfo ctx = model.requireInput("encoder_hidden_states", 3, OnnxJavaType.FLOAT, OnnxJavaType.FLOAT16);
         this.contextWidth = (int) OnnxModel.staticDim(ctx, 2);
+        this.contextLength = (int) OnnxModel.staticDim(ctx, 1);
         model.requireOutput(OUTPUT, 4, OnnxJavaType.FLOAT, OnnxJavaType.FLOAT16);
     }
 
@@ -65,6 +67,11 @@ public final class UNet implements AutoCloseable {
     }
 
     /** Width W of encoder_hidden_states the graph declares, or -1 if symbolic. */
+    /** Tokens per row of encoder_hidden_states the graph declares, -1 when any (a dynamic dimension). */
+    public int contextLength() {
+        return contextLength;
+    }
+
     public int contextWidth() {
         return contextWidth;
     }

@@ -131,6 +131,10 @@ class DenoiserStageTest {
         assertTrue(assertThrows(InvalidRequestException.class, () -> denoiser.denoise(new DenoiseJob(
                 DemoModel.pattern(new long[] {1, 77, 64}, 0.1), null, 64, 64, 5, 1f, "ddim", new long[] {1}, 0, 0f,
                 null, 0, 0), new Recorder())).getMessage().contains("does not match the UNet"));
+        assertEquals("prompt_embeds must have 77 tokens per row, as the UNet's encoder_hidden_states, got 78",
+                assertThrows(InvalidRequestException.class, () -> denoiser.denoise(new DenoiseJob(
+                        DemoModel.pattern(new long[] {1, 78, 128}, 0.1), null, 64, 64, 5, 1f, "ddim", new long[] {1},
+                        0, 0f, null, 0, 0), new Recorder())).getMessage());
         assertTrue(assertThrows(InvalidRequestException.class, () -> denoiser.denoise(job("plms", 5, 1),
                 new Recorder())).getMessage().contains("valid: ddim, euler"));
     }

@@ -42,6 +42,17 @@ public final class ClipTokenizer {
     private final int unk;
     private final int maxLength;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
+    /**
+     * The BPE cache is bounded: requests of ever new words must not grow the heap (issue 11's fuzzing raised it from
+     * 94 to 495 MB). 50,000 entries of word-sized pieces are a few MB and cover a language's common words.
+     */
+    static final int MAX_CACHED = 50_000;
+    static final int MAX_CACHED_PIECE = 32;
+
+    /** Pieces cached now (tests). */
+    int cached() {
+        return cache.size();
+    }
 
     /** A tokenized text: ids padded to maxLength, and the token count before padding and truncation. */
     public record Tokens(long[] ids, int count, boolean truncated) {
@@ -125,7 +136,14 @@ public final class ClipTokenizer {
         Matcher m = SPLIT.matcher(clean(text));
         while (m.find()) {
             String piece = m.group();
-            int[] cached = cache.computeIfAbsent(piece, this::bpeIds);
+            // cached while the cache is below its bound and the piece is word-sized; others are computed each time
+            int[] cached = cache.get(piece);
+            if (cached == null) {
+                cached = bpeIds(piece);
+                if (piece.length() <= MAX_CACHED_PIECE && cache.size() < MAX_CACHED) {
+                    cache.put(piece, cached);
+                }
+            }
             for (int id : cached) {
                 ids.add(id);
             }

@@ -70,12 +70,19 @@ public final class TextEncoder implements AutoCloseable {
         return width;
     }
 
+    /** Longest text accepted: the orchestrator's prompt limit; 77 CLIP tokens are rarely more than 400 characters. */
+    public static final int MAX_TEXT_CHARS = 10_000;
+
     /**
      * Encodes texts in one batch. With {@code rejectTruncation}, a text over the tokenizer's length is an
      * {@link InvalidRequestException}; otherwise it is truncated as transformers does.
      */
     public Encoding encode(List<String> texts, boolean rejectTruncation) {
         int n = texts.size();
+        for (int i = 0; i < n; i++) { // tokenizing is linear in the text (BPE quadratic in a word): bound it first
+            InvalidRequestException.require(texts.get(i).length() <= MAX_TEXT_CHARS,
+                    "text %d must be at most %d characters, got %d", i, MAX_TEXT_CHARS, texts.get(i).length());
+        }
         int len = tokenizer.maxLength();
         int[] counts = new int[n];
         ByteBuffer buf = ByteBuffer.allocateDirect(n * len * (idType == OnnxJavaType.INT64 ? 8 : 4))

@@ -107,4 +107,21 @@ class ClipTokenizerTest {
         assertFalse(ids.isEmpty());
         assertTrue(ids.stream().allMatch(i -> i >= 0 && i < 49408));
     }
+
+    @Test
+    void theBpeCacheStaysBoundedUnderEverNewWords() {
+        ClipTokenizer tok = ClipTokenizer.load(DemoModel.directory());
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < ClipTokenizer.MAX_CACHED + 5_000; i++) {
+            text.append("w").append(Integer.toString(i, 26).replaceAll("[0-9]", "q")).append(' ');
+            if (text.length() > 5_000) {
+                tok.encodeWords(text.toString());
+                text.setLength(0);
+            }
+        }
+        tok.encodeWords(text.toString());
+        assertTrue(tok.cached() <= ClipTokenizer.MAX_CACHED, tok.cached() + " pieces cached");
+        List<Integer> once = tok.encodeWords("a " + "z".repeat(500) + " b"); // a long piece: computed, not kept
+        assertEquals(once, tok.encodeWords("a " + "z".repeat(500) + " b"));
+    }
 }

@@ -45,4 +45,11 @@ class TextEncoderStageTest {
         assertTrue(ex.getMessage().startsWith("text 1 is 90 tokens long; at most 75 fit"), ex.getMessage());
         assertEquals(77, encoder.encode(List.of("red ".repeat(90)), false).lastHiddenState().dim(1));
     }
+
+    @Test
+    void refusesATextOverTheCharacterLimitBeforeTokenizingIt() {
+        InvalidRequestException ex = assertThrows(InvalidRequestException.class,
+                () -> encoder.encode(List.of("a cat", "x".repeat(TextEncoder.MAX_TEXT_CHARS + 1)), false));
+        assertEquals("text 1 must be at most 10000 characters, got 10001", ex.getMessage());
+    }
 }
