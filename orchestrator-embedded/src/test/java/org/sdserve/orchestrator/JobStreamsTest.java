@@ -224,4 +224,54 @@ class JobStreamsTest {
             assertEquals(Status.Code.NOT_FOUND, gone.getStatus().getCode());
         }
     }
+
+    @Test
+    void drainRefusesNewAndWaitingJobsAndLetsTheRunningOneFinish() throws Exception {
+        InProcessOrchestrator o = InProcessOrchestrator.start(stages.clients(), 1L, EngineSettings.DEFAULT
+                .withSlots(1, 4).withDetachGrace(Duration.ofSeconds(30)));
+        try {
+            RecordedCall running = new RecordedCall();
+            DiffusionGrpc.newStub(o.channel).generate(request(21, 40), running);
+            running.progressed.get(30, TimeUnit.SECONDS);
+            RecordedCall waiting = new RecordedCall();
+            DiffusionGrpc.newStub(o.channel).generate(request(22, 5), waiting);
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (waiting.of(EventCase.QUEUED).isEmpty()) {
+                assertTrue(System.nanoTime() < until, "the second job never queued");
+                Thread.sleep(10);
+            }
+            CompletableFuture<Integer> drained = CompletableFuture.supplyAsync(() -> o.engine.drain(
+                    Duration.ofSeconds(60)));
+            Status refused = waiting.closed.get(10, TimeUnit.SECONDS);
+            assertEquals(Status.Code.UNAVAILABLE, refused.getCode());
+            assertEquals("the orchestrator is shutting down and the job had not started; retry",
+                    refused.getDescription());
+            StatusRuntimeException late = assertThrows(StatusRuntimeException.class,
+                    () -> Events.generate(o.channel, request(23, 5)));
+            assertEquals(Status.Code.UNAVAILABLE, late.getStatus().getCode());
+            assertEquals(Status.Code.OK, running.closed.get(60, TimeUnit.SECONDS).getCode(), "the running job finished");
+            assertEquals(1, running.of(EventCase.IMAGE).size());
+            assertEquals(1, drained.get(60, TimeUnit.SECONDS), "drain returns once the running job is done");
+        } finally {
+            o.close();
+        }
+    }
+
+    @Test
+    void aDrainWhoseGraceRunsOutStopsTheRunningJobWithUnavailable() throws Exception {
+        InProcessOrchestrator o = InProcessOrchestrator.start(stages.clients(), 1L, EngineSettings.DEFAULT
+                .withDetachGrace(Duration.ofSeconds(30)));
+        try {
+            RecordedCall running = new RecordedCall();
+            DiffusionGrpc.newStub(o.channel).generate(GenerateRequest.newBuilder().setPrompt("a red square")
+                    .setSeed(3).setSteps(200).setWidth(384).setHeight(384).build(), running);
+            running.progressed.get(30, TimeUnit.SECONDS);
+            assertEquals(0, o.engine.drain(Duration.ofMillis(200)));
+            Status end = running.closed.get(30, TimeUnit.SECONDS);
+            assertEquals(Status.Code.UNAVAILABLE, end.getCode());
+            assertEquals("the orchestrator is shutting down; retry", end.getDescription());
+        } finally {
+            o.close();
+        }
+    }
 }

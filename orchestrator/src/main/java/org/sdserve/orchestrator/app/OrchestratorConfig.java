@@ -42,6 +42,14 @@ public interface OrchestratorConfig extends StageSettings {
     @WithDefault("PT10S")
     Duration detachGrace();
 
+    /**
+     * At shutdown (SIGTERM), distributed mode: how long running jobs may take to finish; new and waiting jobs are
+     * refused with UNAVAILABLE at once. Keep it under the pod's terminationGracePeriodSeconds (60 in deploy/k8s).
+     * Embedded mode does not drain (see OrchestratorServer.stop).
+     */
+    @WithDefault("PT45S")
+    Duration drainGrace();
+
     /** How long a finished job (its images and its end) can still be watched. */
     @WithDefault("PT2M")
     Duration retainFinished();

@@ -67,12 +67,20 @@ public class OrchestratorServer {
         }
     }
 
+    /**
+     * SIGTERM: NOT_SERVING, refuse new and waiting jobs, let running ones finish within drain-grace, stop. Embedded
+     * mode stops its jobs at once instead: ONNX Runtime's Java binding frees its environment in a shutdown hook of
+     * its own, which runs alongside this one, and a session still running then crashes the JVM (SIGSEGV).
+     */
     void stop(@Observes ShutdownEvent event) {
         if (host != null) {
-            host.close();
+            host.notServing("draining: shutting down");
         }
         if (engine != null) {
-            engine.close();
+            engine.drain(embedded == null ? config.drainGrace() : Duration.ZERO);
+        }
+        if (host != null) {
+            host.close();
         }
         if (embedded != null) {
             embedded.close();

@@ -91,7 +91,8 @@ public final class JobEngine implements AutoCloseable {
      */
     public Subscription submit(GenerateRequest request, Deadline deadline, JobSubscriber subscriber) {
         if (closed) {
-            throw Status.UNAVAILABLE.withDescription("the orchestrator is shutting down").asRuntimeException();
+            throw Status.UNAVAILABLE.withDescription("the orchestrator is shutting down; retry on another replica")
+                    .asRuntimeException();
         }
         String missing = stages.unavailable();
         if (missing != null) { // fail fast: no text encoding or denoising for a job that cannot be decoded
@@ -339,6 +340,40 @@ public final class JobEngine implements AutoCloseable {
             finishedBytes -= gone.log.bytes();
             jobs.remove(gone.id());
         }
+    }
+
+    /**
+     * Graceful shutdown: new jobs are refused and waiting ones end now, both UNAVAILABLE (their clients retry on
+     * another replica); running jobs may finish within {@code grace}; then {@link #close()} stops what is left.
+     * Watch keeps working meanwhile.
+     *
+     * @return how many running jobs finished within the grace
+     */
+    public int drain(Duration grace) {
+        closed = true;
+        List<Job> queue;
+        List<Job> active;
+        synchronized (lock) {
+            queue = List.copyOf(waiting);
+        }
+        for (Job j : queue) {
+            stop(j, Status.UNAVAILABLE.withDescription("the orchestrator is shutting down and the job had not "
+                    + "started; retry"));
+        }
+        active = jobs.values().stream().filter(j -> j.state() == Job.State.RUNNING).toList();
+        long until = System.nanoTime() + grace.toNanos();
+        LOG.log(System.Logger.Level.INFO, "draining: {0} waiting jobs refused, {1} running get {2} ms to finish",
+                queue.size(), active.size(), grace.toMillis());
+        try {
+            while (active.stream().anyMatch(j -> !j.isEnded()) && System.nanoTime() - until < 0) {
+                Thread.sleep(20);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        int done = (int) active.stream().filter(j -> j.state() == Job.State.COMPLETED).count();
+        close();
+        return done;
     }
 
     /** Stops every job (UNAVAILABLE, so that clients retry elsewhere) and the engine's threads. */
