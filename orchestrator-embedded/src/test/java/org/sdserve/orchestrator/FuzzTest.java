@@ -32,7 +32,6 @@ import org.sdserve.proto.v1.DenoiseRequest;
 import org.sdserve.proto.v1.DenoiserGrpc;
 import org.sdserve.proto.v1.DescribeRequest;
 import org.sdserve.proto.v1.DiffusionGrpc;
-import org.sdserve.proto.v1.ElementType;
 import org.sdserve.proto.v1.EncodeRequest;
 import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.Tensor;
