@@ -10,6 +10,8 @@ import org.sdserve.common.error.ModelContractException;
 
 /** The one place where domain exceptions become gRPC statuses. Nothing escapes as UNKNOWN without a message. */
 public final class GrpcErrors {
+    private static final System.Logger LOG = System.getLogger(GrpcErrors.class.getName());
+
     private GrpcErrors() {
     }
 
@@ -30,9 +32,14 @@ public final class GrpcErrors {
             return Status.CANCELLED.withDescription(t.getMessage());
         }
         if (t instanceof OutOfMemoryError) {
+            LOG.log(System.Logger.Level.WARNING, "answered RESOURCE_EXHAUSTED: out of memory", t);
             return Status.RESOURCE_EXHAUSTED.withDescription("out of memory: try a smaller image or fewer images");
         }
-        return Status.INTERNAL.withDescription(t.getClass().getSimpleName() + ": " + t.getMessage()).withCause(t);
+        // a bug, not bad input: logged with its stack, answered without it
+        LOG.log(System.Logger.Level.ERROR, "answered INTERNAL", t);
+        String why = String.valueOf(t.getMessage());
+        return Status.INTERNAL.withDescription(t.getClass().getSimpleName() + ": " + (why.length() <= 200 ? why
+                : why.substring(0, 200) + "...")).withCause(t);
     }
 
     public static StatusRuntimeException toException(Throwable t) {

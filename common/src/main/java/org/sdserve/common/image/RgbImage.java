@@ -81,15 +81,43 @@ public record RgbImage(int width, int height, byte[] rgb) {
     }
 
     /** Decodes a PNG (or any format ImageIO reads) into RGB; alpha is dropped. */
+    /** Largest side accepted by {@link #fromPng(byte[], String)}: twice the orchestrator's 2048 limit. */
+    public static final int MAX_SIDE = 4096;
+
     public static RgbImage fromPng(byte[] png, String field) {
+        return fromPng(png, field, MAX_SIDE);
+    }
+
+    /**
+     * Decodes an image, after reading its declared size from the header alone: a small file declaring a huge image
+     * (a 50 KB PNG of 20000 x 20000) is refused before any pixel is decoded.
+     */
+    public static RgbImage fromPng(byte[] png, String field, int maxSide) {
         BufferedImage img;
-        try {
-            img = ImageIO.read(new ByteArrayInputStream(png));
-        } catch (IOException e) {
-            throw new InvalidRequestException(field + ": not a readable image: " + e.getMessage());
+        try (javax.imageio.stream.ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(png))) {
+            java.util.Iterator<javax.imageio.ImageReader> readers = ImageIO.getImageReaders(in);
+            InvalidRequestException.require(readers.hasNext(), "%s: not a PNG or other readable image (%d bytes)",
+                    field, png.length);
+            javax.imageio.ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                int w = reader.getWidth(0);
+                int h = reader.getHeight(0);
+                InvalidRequestException.require(w >= 1 && h >= 1 && w <= maxSide && h <= maxSide,
+                        "%s: images up to %d x %d are accepted, this one declares %d x %d", field, maxSide, maxSide,
+                        w, h);
+                img = reader.read(0);
+            } finally {
+                reader.dispose();
+            }
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof InvalidRequestException ire) {
+                throw ire;
+            }
+            String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            throw new InvalidRequestException(field + ": not a readable image: " + (why.length() <= 100 ? why
+                    : why.substring(0, 100) + "..."));
         }
-        InvalidRequestException.require(img != null, "%s: not a PNG or other readable image (%d bytes)", field,
-                png.length);
         int w = img.getWidth();
         int h = img.getHeight();
         byte[] rgb = new byte[w * h * 3];

@@ -42,4 +42,38 @@ class RgbImageTest {
     void refusesNonImages() {
         assertThrows(InvalidRequestException.class, () -> RgbImage.fromPng(new byte[] {1, 2, 3}, "init_image"));
     }
+
+    /** A PNG whose header declares {@code w x h}, with one tiny (not matching) data chunk. */
+    private static byte[] declaring(int w, int h) throws Exception {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        out.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
+        java.nio.ByteBuffer ihdr = java.nio.ByteBuffer.allocate(13).putInt(w).putInt(h).put((byte) 8).put((byte) 2)
+                .put((byte) 0).put((byte) 0).put((byte) 0);
+        chunk(out, "IHDR", ihdr.array());
+        chunk(out, "IDAT", new byte[] {0x78, (byte) 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01});
+        chunk(out, "IEND", new byte[0]);
+        return out.toByteArray();
+    }
+
+    private static void chunk(java.io.ByteArrayOutputStream out, String type, byte[] data) throws Exception {
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(type.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        crc.update(data);
+        out.write(java.nio.ByteBuffer.allocate(4).putInt(data.length).array());
+        out.write(type.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        out.write(data);
+        out.write(java.nio.ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
+    }
+
+    @Test
+    void aSmallFileDeclaringAHugeImageIsRefusedFromItsHeader() throws Exception {
+        byte[] png = declaring(20000, 20000);
+        long t0 = System.nanoTime();
+        InvalidRequestException e = assertThrows(InvalidRequestException.class,
+                () -> RgbImage.fromPng(png, "init_image"));
+        org.junit.jupiter.api.Assertions.assertEquals("init_image: images up to 4096 x 4096 are accepted, this one "
+                + "declares 20000 x 20000", e.getMessage());
+        System.out.printf("a %d-byte PNG declaring 20000x20000 refused in %.1f ms%n", png.length,
+                (System.nanoTime() - t0) / 1e6);
+    }
 }
