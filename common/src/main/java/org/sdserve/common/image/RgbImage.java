@@ -15,6 +15,13 @@ import org.sdserve.common.tensor.FloatTensor;
  * (as diffusers' VaeImageProcessor: (x / 2 + 0.5).clamp(0, 1) * 255, rounded), to and from PNG.
  */
 public record RgbImage(int width, int height, byte[] rgb) {
+    static {
+        // ImageIO buffers in memory, not in temporary files: a file cache registers a JVM shutdown hook per stream,
+        // which fails once shutdown has begun (a job finishing during a drain lost its PNG to it), and writes to disk
+        // for images that are a few MB at most
+        ImageIO.setUseCache(false);
+    }
+
     public RgbImage {
         if (rgb.length != width * height * 3) {
             throw new IllegalArgumentException("RGB buffer of " + width + "x" + height + " needs "

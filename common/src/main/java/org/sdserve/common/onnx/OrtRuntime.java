@@ -28,7 +28,8 @@ public final class OrtRuntime {
                 pool.setGlobalIntraOpNumThreads(threads);
                 pool.setGlobalInterOpNumThreads(1);
                 pool.setGlobalSpinControl(opts.spinWait());
-                env = OrtEnvironment.getEnvironment(OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING, "sdserve", pool);
+                env = OrtShutdownHook.without(() -> OrtEnvironment.getEnvironment(
+                        OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING, "sdserve", pool));
                 poolThreads = threads;
             } catch (OrtException | IllegalStateException e) {
                 // Another library created the environment first: use it with per-session threads.

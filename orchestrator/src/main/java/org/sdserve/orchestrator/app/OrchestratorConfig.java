@@ -43,9 +43,8 @@ public interface OrchestratorConfig extends StageSettings {
     Duration detachGrace();
 
     /**
-     * At shutdown (SIGTERM), distributed mode: how long running jobs may take to finish; new and waiting jobs are
-     * refused with UNAVAILABLE at once. Keep it under the pod's terminationGracePeriodSeconds (60 in deploy/k8s).
-     * Embedded mode does not drain (see OrchestratorServer.stop).
+     * At shutdown (SIGTERM): how long running jobs may take to finish; new and waiting jobs are refused with
+     * UNAVAILABLE at once. Keep it under the pod's terminationGracePeriodSeconds (60 in deploy/k8s).
      */
     @WithDefault("PT45S")
     Duration drainGrace();

@@ -68,16 +68,16 @@ public class OrchestratorServer {
     }
 
     /**
-     * SIGTERM: NOT_SERVING, refuse new and waiting jobs, let running ones finish within drain-grace, stop. Embedded
-     * mode stops its jobs at once instead: ONNX Runtime's Java binding frees its environment in a shutdown hook of
-     * its own, which runs alongside this one, and a session still running then crashes the JVM (SIGSEGV).
+     * SIGTERM: NOT_SERVING, refuse new and waiting jobs, let running ones finish within drain-grace, stop. (Embedded
+     * mode can drain because common's OrtRuntime takes ONNX Runtime's own shutdown hook out, which would free the
+     * environment under a running session.)
      */
     void stop(@Observes ShutdownEvent event) {
         if (host != null) {
             host.notServing("draining: shutting down");
         }
         if (engine != null) {
-            engine.drain(embedded == null ? config.drainGrace() : Duration.ZERO);
+            engine.drain(config.drainGrace());
         }
         if (host != null) {
             host.close();
