@@ -91,15 +91,15 @@ public final class BatchingBench {
                 double off = 0;
                 for (String mode : stacks.keySet()) {
                     List<Result> rs = results.get((mixed ? "mixed" : "uniform") + "|" + clients + "|" + mode);
-                    double ips = median(rs.stream().map(Result::imagesPerSecond).toList());
+                    double ips = Stats.median(rs.stream().map(Result::imagesPerSecond).toList());
                     if (mode.equals("off")) {
                         off = ips;
                     }
                     md.append(String.format(Locale.ROOT, "| %s | %d | %s | %.2f | %.0f | %.0f | %.0f | %s |%n",
                             mixed ? "mixed" : "uniform", clients, mode, ips,
-                            median(rs.stream().map(Result::p50).toList()),
-                            median(rs.stream().map(Result::p95).toList()),
-                            median(rs.stream().map(Result::p99).toList()),
+                            Stats.median(rs.stream().map(Result::p50).toList()),
+                            Stats.median(rs.stream().map(Result::p95).toList()),
+                            Stats.median(rs.stream().map(Result::p99).toList()),
                             mode.equals("on") ? String.format(Locale.ROOT, "%.2f", ips / off) : ""));
                 }
             }
@@ -158,10 +158,4 @@ public final class BatchingBench {
         return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
     }
 
-    private static double median(List<Double> xs) {
-        List<Double> s = new ArrayList<>(xs);
-        Collections.sort(s);
-        int n = s.size();
-        return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
-    }
 }

@@ -120,7 +120,6 @@ public final class HopBench {
     }
 
     private static double median(List<double[]> xs, int k) {
-        double[] v = xs.stream().mapToDouble(x -> x[k]).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+        return Stats.median(xs.stream().map(x -> x[k]).toList());
     }
 }

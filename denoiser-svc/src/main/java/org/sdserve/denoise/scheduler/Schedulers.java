@@ -51,7 +51,6 @@ public final class Schedulers {
 
     public static void requireKnown(String name) {
         InvalidRequestException.require(name.isEmpty() || NAMES.contains(name),
-                "scheduler: unknown \"%s\"; valid: %s", name.length() <= 64 ? name
-                        : name.substring(0, 64) + "... (" + name.length() + " characters)", String.join(", ", NAMES));
+                "scheduler: unknown \"%s\"; valid: %s", InvalidRequestException.shown(name), String.join(", ", NAMES));
     }
 }

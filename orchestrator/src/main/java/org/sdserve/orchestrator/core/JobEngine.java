@@ -104,8 +104,7 @@ public final class JobEngine implements AutoCloseable {
                 : Context.ROOT.withDeadline(deadline, timers);
         Job job = new Job(UUID.randomUUID().toString(), resolved, seeds, context);
         job.emit(new JobEvent.Accepted(job.id(), resolved, seeds));
-        Subscription subscription = new Subscription(job, job.log, subscriber, 0, () -> detached(job));
-        job.log.add(subscription);
+        Subscription subscription = subscribe(job, 0, subscriber);
         boolean start;
         synchronized (lock) {
             start = running < settings.maxConcurrentJobs();
@@ -136,10 +135,15 @@ public final class JobEngine implements AutoCloseable {
      * Follows a job from after {@code afterSeq}: what its log still holds, then live events, then its end.
      */
     public Subscription watch(String jobId, long afterSeq, JobSubscriber subscriber) {
-        Job job = find(jobId);
+        Subscription subscription = subscribe(find(jobId), afterSeq, subscriber);
+        subscription.drain();
+        return subscription;
+    }
+
+    /** A cursor in the job's log after {@code afterSeq}; when the last one goes, the detach grace starts. */
+    private Subscription subscribe(Job job, long afterSeq, JobSubscriber subscriber) {
         Subscription subscription = new Subscription(job, job.log, subscriber, afterSeq, () -> detached(job));
         job.log.add(subscription);
-        subscription.drain();
         return subscription;
     }
 
@@ -152,7 +156,7 @@ public final class JobEngine implements AutoCloseable {
         Job job = find(jobId);
         Job.State before = job.state();
         if (!job.isEnded()) {
-            stop(job, Status.CANCELLED.withDescription("cancelled by Cancel while "
+            job.stop(Status.CANCELLED.withDescription("cancelled by Cancel while "
                     + (before == Job.State.QUEUED ? "queued" : "running")));
             LOG.log(System.Logger.Level.INFO, "job {0} cancelled by Cancel while {1}", job.id(), before);
         }
@@ -280,11 +284,6 @@ public final class JobEngine implements AutoCloseable {
         }
     }
 
-    /** Server-side stop: the job's end reports {@code why}. */
-    private void stop(Job job, Status why) {
-        job.stop(why); // a waiting job leaves the queue through contextCancelled
-    }
-
     /** Its last stream went away: after the grace, if nobody re-attached, it stops. */
     private void detached(Job job) {
         if (job.isEnded() || closed) {
@@ -302,7 +301,7 @@ public final class JobEngine implements AutoCloseable {
     private void orphaned(Job job, String why) {
         if (job.watchers() == 0 && !job.isEnded()) {
             LOG.log(System.Logger.Level.INFO, "job {0} ({1}) stops: {2}", job.id(), job.state(), why);
-            stop(job, Status.CANCELLED.withDescription("cancelled: " + why));
+            job.stop(Status.CANCELLED.withDescription("cancelled: " + why));
         }
     }
 
@@ -352,15 +351,14 @@ public final class JobEngine implements AutoCloseable {
     public int drain(Duration grace) {
         closed = true;
         List<Job> queue;
-        List<Job> active;
         synchronized (lock) {
             queue = List.copyOf(waiting);
         }
         for (Job j : queue) {
-            stop(j, Status.UNAVAILABLE.withDescription("the orchestrator is shutting down and the job had not "
+            j.stop(Status.UNAVAILABLE.withDescription("the orchestrator is shutting down and the job had not "
                     + "started; retry"));
         }
-        active = jobs.values().stream().filter(j -> j.state() == Job.State.RUNNING).toList();
+        List<Job> active = jobs.values().stream().filter(j -> j.state() == Job.State.RUNNING).toList();
         long until = System.nanoTime() + grace.toNanos();
         LOG.log(System.Logger.Level.INFO, "draining: {0} waiting jobs refused, {1} running get {2} ms to finish",
                 queue.size(), active.size(), grace.toMillis());
@@ -382,7 +380,7 @@ public final class JobEngine implements AutoCloseable {
         closed = true;
         for (Job j : jobs.values()) {
             if (!j.isEnded()) {
-                stop(j, Status.UNAVAILABLE.withDescription("the orchestrator is shutting down; retry"));
+                j.stop(Status.UNAVAILABLE.withDescription("the orchestrator is shutting down; retry"));
             }
         }
         workers.shutdown();

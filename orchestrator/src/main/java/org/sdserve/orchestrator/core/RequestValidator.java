@@ -39,7 +39,7 @@ public final class RequestValidator {
                 "init_image, strength and mask_image (image-to-image, inpainting) are not served yet; leave them unset");
         require(r.getModel().isEmpty() || r.getModel().equals(model.getModel()),
                 "model: this server serves \"%s\", got \"%s\" (or leave it empty)", model.getModel(),
-                shown(r.getModel()));
+                InvalidRequestException.shown(r.getModel()));
 
         int m = model.getSizeMultiple();
         // uint32 fields arrive as Java ints: values of 2^31 and more read negative unless widened unsigned
@@ -59,7 +59,7 @@ public final class RequestValidator {
         String scheduler = r.getScheduler().isEmpty() ? model.getDefaultScheduler()
                 : r.getScheduler().toLowerCase(Locale.ROOT);
         require(model.getSchedulersList().contains(scheduler), "scheduler: unknown \"%s\"; valid: %s",
-                shown(r.getScheduler()), String.join(", ", model.getSchedulersList()));
+                InvalidRequestException.shown(r.getScheduler()), String.join(", ", model.getSchedulersList()));
         require(Float.isFinite(r.getEta()) && r.getEta() >= 0 && r.getEta() <= 1, "eta must be in [0, 1], got %s",
                 r.getEta());
 
@@ -87,11 +87,6 @@ public final class RequestValidator {
 
     private static long unsigned(int uint32) {
         return Integer.toUnsignedLong(uint32);
-    }
-
-    /** A client's string as an error message may show it: at most 64 characters, never the whole of a long one. */
-    static String shown(String s) {
-        return s.length() <= 64 ? s : s.substring(0, 64) + "... (" + s.length() + " characters)";
     }
 
     private void checkSide(String field, long value, int multiple) {

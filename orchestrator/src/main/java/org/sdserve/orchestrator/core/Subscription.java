@@ -20,10 +20,6 @@ public final class Subscription implements AutoCloseable {
         this.onLastDetached = onLastDetached;
     }
 
-    public Job job() {
-        return job;
-    }
-
     /** Delivers what this subscriber has not seen, while it is ready; then the end once the job has ended. */
     public void drain() {
         boolean finished = false;

@@ -12,6 +12,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.sdserve.common.grpc.StageChannels;
@@ -111,9 +112,14 @@ public final class StageClients implements Stages, AutoCloseable {
      * caller's deadline.
      */
     private static <T> T failover(StageChannels stage, Function<Channel, T> call) {
+        return failover(stage, stage::next, call);
+    }
+
+    /** The same, on the channels {@code pick} gives (the light rotation for metadata calls). */
+    private static <T> T failover(StageChannels stage, Supplier<Channel> pick, Function<Channel, T> call) {
         for (int attempt = 1; ; attempt++) {
             try {
-                return call.apply(stage.next());
+                return call.apply(pick.get());
             } catch (StatusRuntimeException e) {
                 if (!retryable(e) || attempt >= stage.attempts()) {
                     throw e;
@@ -135,7 +141,7 @@ public final class StageClients implements Stages, AutoCloseable {
     public ModelDescription description() {
         Cached c = described;
         if (c == null || System.nanoTime() - c.at() > DESCRIBE_TTL_NANOS) {
-            ModelDescription d = failover(denoiser, ch -> DenoiserGrpc.newBlockingStub(ch)
+            ModelDescription d = failover(denoiser, denoiser::nextLight, ch -> DenoiserGrpc.newBlockingStub(ch)
                     .withDeadlineAfter(timeouts.describe().toMillis(), TimeUnit.MILLISECONDS)
                     .describe(DescribeRequest.getDefaultInstance()));
             c = new Cached(d, System.nanoTime());
