@@ -213,6 +213,22 @@ class FuzzTest {
             if (random.nextInt(4) == 0) {
                 d.setInitLatents(tensor(1, 4, 8, 8));
             }
+            d.setCheckpointInterval(pick(0, 0, 1, 3, 1 << 31));
+            if (random.nextInt(3) == 0) { // a checkpoint of some shape, step and history, mostly not fitting
+                org.sdserve.proto.v1.Checkpoint.Builder c = org.sdserve.proto.v1.Checkpoint.newBuilder()
+                        .setStep(pick(0, 1, 2, 3, 1 << 31)).setNoiseDraws(pick(0, 1, 2, 3, -1));
+                if (random.nextInt(5) != 0) {
+                    c.setLatents(tensor(1, 4, 8, 8));
+                }
+                int entries = pick(0, 0, 1, 2, 3);
+                for (int k = 0; k < entries; k++) {
+                    String name = new String[] {"ets", "derivatives", "previous_x0", "model_output_last",
+                        "last_sample", "prev_derivative", "sample", text(9000)}[random.nextInt(8)];
+                    c.putSchedulerHistory(name, random.nextBoolean() ? tensor(pick(1, 1, 4, 9), 256)
+                            : tensor(1, 4, 8, 8));
+                }
+                d.setResume(c);
+            }
             call("Denoiser.Denoise", () -> {
                 DenoiserGrpc.newBlockingStub(den).withDeadlineAfter(3, TimeUnit.SECONDS).denoise(d.build())
                         .forEachRemaining(x -> { });

@@ -217,7 +217,7 @@ class JobStreamsTest {
     @Test
     void aFinishedJobIsForgottenAfterItsRetention() {
         try (InProcessOrchestrator o = InProcessOrchestrator.start(stages.clients(), 1L, new EngineSettings(1, 4,
-                Duration.ZERO, Duration.ZERO, 256, 1 << 20))) {
+                Duration.ZERO, Duration.ZERO, 256, 1 << 20, 5, 4))) {
             Events done = Events.generate(o.channel, request(5, 3));
             StatusRuntimeException gone = assertThrows(StatusRuntimeException.class,
                     () -> watch(o, done.all().get(0).getAccepted().getJobId(), 0));

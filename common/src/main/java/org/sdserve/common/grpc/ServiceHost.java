@@ -117,6 +117,15 @@ public final class ServiceHost implements AutoCloseable {
                 + server.getPort();
     }
 
+    /**
+     * Stops at once: calls in flight end with UNAVAILABLE, as clients see it when a process dies (close() lets
+     * them finish first).
+     */
+    public void closeNow() {
+        health.enterTerminalState();
+        server.shutdownNow();
+    }
+
     @Override
     public void close() {
         health.enterTerminalState();

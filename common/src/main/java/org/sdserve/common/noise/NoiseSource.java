@@ -10,6 +10,7 @@ import org.sdserve.common.tensor.FloatTensor;
 public final class NoiseSource {
     private final TorchGenerator[] generators;
     private final boolean wholeBatch;
+    private long draws;
 
     public NoiseSource(long[] seeds) {
         this(seeds, TorchGenerator.Kernel.AVX2);
@@ -41,8 +42,14 @@ public final class NoiseSource {
         return generators.length;
     }
 
+    /** How many tensors {@link #randn} has drawn: with the shape, the generators' position. */
+    public long draws() {
+        return draws;
+    }
+
     /** Standard normal noise of {@code shape} = [B, ...]: item i drawn as randn([1, ...]) from generator i. */
     public FloatTensor randn(long[] shape) {
+        draws++;
         if (wholeBatch) {
             FloatTensor t = FloatTensor.zeros(shape);
             generators[0].randn(t.data());

@@ -11,10 +11,28 @@ import org.sdserve.common.tensor.FloatTensor;
  * @param initLatents optional starting latents [B, C, h, w] (UNet space) to resume at {@code startStep}
  * @param startStep first UNet call of the schedule to run (0-based); with initLatents, a job continues elsewhere
  * @param endStep run UNet calls [startStep, endStep) and return the latents (0 = to the end)
+ * @param resume a checkpoint of this same job to continue from exactly (null = start afresh); excludes
+ *     initLatents and startStep
+ * @param checkpointInterval hand the listener a checkpoint every this many UNet calls (0 = never)
  */
 public record DenoiseJob(FloatTensor promptEmbeds, FloatTensor negativeEmbeds, int width, int height, int steps,
                          float guidanceScale, String scheduler, long[] seeds, int previewInterval, float eta,
-                         FloatTensor initLatents, int startStep, int endStep) {
+                         FloatTensor initLatents, int startStep, int endStep, Checkpoint resume,
+                         int checkpointInterval) {
+
+    /** A job without checkpoints. */
+    public DenoiseJob(FloatTensor promptEmbeds, FloatTensor negativeEmbeds, int width, int height, int steps,
+                      float guidanceScale, String scheduler, long[] seeds, int previewInterval, float eta,
+                      FloatTensor initLatents, int startStep, int endStep) {
+        this(promptEmbeds, negativeEmbeds, width, height, steps, guidanceScale, scheduler, seeds, previewInterval,
+                eta, initLatents, startStep, endStep, null, 0);
+    }
+
+    /** The same job, continued from {@code checkpoint} and handing out checkpoints every {@code interval} calls. */
+    public DenoiseJob resumedFrom(Checkpoint checkpoint, int interval) {
+        return new DenoiseJob(promptEmbeds, negativeEmbeds, width, height, steps, guidanceScale, scheduler, seeds,
+                previewInterval, eta, initLatents, startStep, endStep, checkpoint, interval);
+    }
 
     /** diffusers' rule: guidance runs (the doubled batch) only when the scale is above 1. */
     public boolean guided() {

@@ -87,6 +87,9 @@ public final class DenoiseRun {
         listener.onStep(step, scheduler.steps(), t, previews(x0));
         if (done()) {
             result.complete(latents);
+        } else if (job.checkpointInterval() > 0 && step % job.checkpointInterval() == 0) {
+            listener.onCheckpoint(new Checkpoint(step, new FloatTensor(latents.shape(), latents.data().clone()),
+                    scheduler.history(), noise.draws()));
         }
     }
 

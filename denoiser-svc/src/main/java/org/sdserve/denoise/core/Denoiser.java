@@ -170,6 +170,11 @@ public final class Denoiser implements AutoCloseable {
         for (int i = 0; i < job.startStep() && scheduler.stochastic(); i++) {
             noise.randn(shape); // the noise the skipped steps drew
         }
+        int start = job.startStep();
+        if (job.resume() != null) {
+            latents = resume(job, scheduler, noise, shape, end);
+            start = job.resume().step();
+        }
 
         // 3. text conditioning for the UNet rows: [uncond x B, text x B] with guidance, else [text x B]
         FloatTensor text = perImage(job.promptEmbeds(), batch);
@@ -184,11 +189,54 @@ public final class Denoiser implements AutoCloseable {
             }
 
             @Override
+            public void onCheckpoint(Checkpoint checkpoint) {
+                listener.onCheckpoint(checkpoint);
+            }
+
+            @Override
             public boolean cancelled() {
                 return listener.cancelled();
             }
         };
-        return new DenoiseRun(job, counted, scheduler, noise, latents, context, preview, job.startStep(), end);
+        return new DenoiseRun(job, counted, scheduler, noise, latents, context, preview, start, end);
+    }
+
+    /**
+     * Brings a fresh scheduler and the generators to the job's checkpoint, exactly: the scheduler first runs the
+     * checkpoint's steps on one-element stand-in data (its counters and scalars depend on the step index alone,
+     * so they end right), which also shows the history layout the checkpoint must have and how many noise
+     * tensors those steps drew; then the checkpoint's history goes in and the generators skip as many draws.
+     * Returns the checkpoint's latents.
+     */
+    private FloatTensor resume(DenoiseJob job, Scheduler scheduler, NoiseSource noise, long[] shape, int end) {
+        Checkpoint c = job.resume();
+        InvalidRequestException.require(job.initLatents() == null && job.startStep() == 0,
+                "resume excludes init_latents and start_step (a checkpoint carries both)");
+        InvalidRequestException.require(c.step() >= 1 && c.step() < end,
+                "resume.step must be in [1, %d) for %s with %d steps, got %d", end, job.scheduler(), job.steps(),
+                c.step());
+        InvalidRequestException.require(c.latents() != null && Arrays.equals(c.latents().shape(), shape),
+                "resume.latents must have shape %s, got %s", Arrays.toString(shape),
+                c.latents() == null ? "none" : Arrays.toString(c.latents().shape()));
+        NoiseSource standInNoise = new NoiseSource(new long[] {0}, noiseKernel);
+        FloatTensor standIn = FloatTensor.zeros(1);
+        for (int i = 0; i < c.step(); i++) {
+            scheduler.step(standIn, i, standIn, standInNoise);
+        }
+        long draws = 1 + standInNoise.draws(); // the initial noise, then what the steps drew
+        InvalidRequestException.require(c.noiseDraws() == draws,
+                "resume.noise_draws must be %d at step %d of %s, got %d", draws, c.step(), job.scheduler(),
+                c.noiseDraws());
+        Scheduler.History expected = scheduler.history();
+        InvalidRequestException.require(c.history().sameLayout(expected, c.latents().data().length),
+                "resume.history must hold %s arrays of %d values at step %d of %s, got %s", expected.layout(),
+                c.latents().data().length, c.step(), job.scheduler(), InvalidRequestException.shown(
+                        c.history().layout()));
+        scheduler.restore(c.history());
+        for (long i = 1; i < draws; i++) {
+            noise.randn(shape);
+        }
+        return new FloatTensor(shape, c.latents().data().clone());
     }
 
     private static FloatTensor scale(FloatTensor t, float s) {

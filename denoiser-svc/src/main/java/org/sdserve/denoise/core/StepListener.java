@@ -10,6 +10,10 @@ public interface StepListener {
      */
     void onStep(int step, int total, double timestep, List<byte[]> previews);
 
+    /** A checkpoint, every checkpoint-interval steps of the job (not after its last step). */
+    default void onCheckpoint(Checkpoint checkpoint) {
+    }
+
     /** Checked before every step: true stops the job with a JobCancelledException. */
     boolean cancelled();
 }

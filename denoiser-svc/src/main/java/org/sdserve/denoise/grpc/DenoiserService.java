@@ -5,7 +5,14 @@ import io.grpc.Context;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.denoise.core.Checkpoint;
+import org.sdserve.denoise.scheduler.Scheduler;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.sdserve.denoise.batch.BatchSettings;
@@ -87,6 +94,11 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                 }
 
                 @Override
+                public void onCheckpoint(Checkpoint c) {
+                    call.onNext(DenoiseEvent.newBuilder().setCheckpoint(toProto(c)).build());
+                }
+
+                @Override
                 public boolean cancelled() {
                     return call.isCancelled() || context.isCancelled();
                 }
@@ -143,7 +155,48 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                 ? TensorCodec.decode(r.getNegativeEmbeds(), "negative_embeds") : null;
         FloatTensor init = r.hasInitLatents() ? TensorCodec.decode(r.getInitLatents(), "init_latents") : null;
         long[] seeds = r.getSeedsList().stream().mapToLong(Long::longValue).toArray();
+        InvalidRequestException.require(r.getCheckpointInterval() >= 0, "checkpoint_interval must be at most %d, "
+                + "got %s", Integer.MAX_VALUE, Integer.toUnsignedString(r.getCheckpointInterval()));
         return new DenoiseJob(prompt, negative, r.getWidth(), r.getHeight(), r.getSteps(), r.getGuidanceScale(),
-                r.getScheduler(), seeds, r.getPreviewInterval(), r.getEta(), init, r.getStartStep(), r.getEndStep());
+                r.getScheduler(), seeds, r.getPreviewInterval(), r.getEta(), init, r.getStartStep(), r.getEndStep(),
+                r.hasResume() ? fromProto(r.getResume()) : null, r.getCheckpointInterval());
+    }
+
+    /** Most arrays one history entry may hold (PNDM and LMS keep four). */
+    private static final int MAX_HISTORY_ARRAYS = 8;
+
+    static org.sdserve.proto.v1.Checkpoint toProto(Checkpoint c) {
+        org.sdserve.proto.v1.Checkpoint.Builder b = org.sdserve.proto.v1.Checkpoint.newBuilder().setStep(c.step())
+                .setLatents(TensorCodec.encode(c.latents())).setNoiseDraws(c.noiseDraws());
+        c.history().arrays().forEach((name, arrays) -> {
+            int n = arrays.get(0).length;
+            float[] stacked = new float[arrays.size() * n]; // [count, B*C*h*w]
+            for (int i = 0; i < arrays.size(); i++) {
+                System.arraycopy(arrays.get(i), 0, stacked, i * n, n);
+            }
+            b.putSchedulerHistory(name, TensorCodec.encode(new FloatTensor(new long[] {arrays.size(), n}, stacked)));
+        });
+        return b.build();
+    }
+
+    static Checkpoint fromProto(org.sdserve.proto.v1.Checkpoint c) {
+        Map<String, List<float[]>> history = new LinkedHashMap<>();
+        c.getSchedulerHistoryMap().forEach((name, tensor) -> {
+            String field = "resume.scheduler_history[\"" + InvalidRequestException.shown(name) + "\"]";
+            FloatTensor t = TensorCodec.decode(tensor, field);
+            InvalidRequestException.require(t.rank() == 2 && t.dim(0) >= 1 && t.dim(0) <= MAX_HISTORY_ARRAYS,
+                    "%s must be [1 to %d arrays, values], got %s", field, MAX_HISTORY_ARRAYS,
+                    Arrays.toString(t.shape()));
+            List<float[]> arrays = new ArrayList<>();
+            int n = t.dim(1);
+            for (int i = 0; i < t.dim(0); i++) {
+                arrays.add(Arrays.copyOfRange(t.data(), i * n, (i + 1) * n));
+            }
+            history.put(name, arrays);
+        });
+        InvalidRequestException.require(c.getStep() >= 0 && c.getNoiseDraws() >= 0,
+                "resume.step and resume.noise_draws are out of range");
+        return new Checkpoint(c.getStep(), c.hasLatents() ? TensorCodec.decode(c.getLatents(), "resume.latents")
+                : null, new Scheduler.History(Map.copyOf(history)), c.getNoiseDraws());
     }
 }

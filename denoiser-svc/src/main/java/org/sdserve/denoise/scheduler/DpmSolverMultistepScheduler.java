@@ -98,6 +98,17 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
         return AlphaPrediction.combine(original, alpha(sigma), noise, sigma * alpha(sigma));
     }
 
+    /** The previous step's x0 prediction (diffusers' model_outputs[-2] at the next step). */
+    @Override
+    public History history() {
+        return History.of("previous_x0", previousX0);
+    }
+
+    @Override
+    public void restore(History h) {
+        previousX0 = h.array("previous_x0");
+    }
+
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         double sigmaS = sigmas[index];

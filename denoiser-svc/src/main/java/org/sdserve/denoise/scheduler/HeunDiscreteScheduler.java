@@ -37,6 +37,18 @@ public final class HeunDiscreteScheduler extends SigmaScheduler {
         return out;
     }
 
+    /** Between the two stages of a step: diffusers' prev_derivative and sample (dt follows from the index). */
+    @Override
+    public History history() {
+        return History.of("prev_derivative", prevDerivative, "sample", firstSample);
+    }
+
+    @Override
+    public void restore(History h) {
+        prevDerivative = h.array("prev_derivative");
+        firstSample = h.array("sample");
+    }
+
     /** One stage in float32, in diffusers' order of operations. */
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {

@@ -42,6 +42,18 @@ public final class LmsDiscreteScheduler extends SigmaScheduler {
         return sum * (b - a) / 2;
     }
 
+    /** diffusers' derivatives: the last up to four slopes (x - x0) / sigma. */
+    @Override
+    public History history() {
+        return History.of("derivatives", derivatives);
+    }
+
+    @Override
+    public void restore(History h) {
+        derivatives.clear();
+        derivatives.addAll(h.list("derivatives"));
+    }
+
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         float sigma = (float) sigmas[index];

@@ -93,6 +93,20 @@ public final class PndmScheduler implements Scheduler {
         return new StepResult(new FloatTensor(sample.shape(), out), null);
     }
 
+    /** diffusers' ets (the last up to four model outputs), cur_model_output and cur_sample. */
+    @Override
+    public History history() {
+        return History.of("ets", ets, "cur_model_output", curModelOutput, "cur_sample", curSample);
+    }
+
+    @Override
+    public void restore(History h) {
+        ets.clear();
+        ets.addAll(h.list("ets"));
+        curModelOutput = h.array("cur_model_output");
+        curSample = h.array("cur_sample");
+    }
+
     private float[] stepPrk(float[] e, int t, float[] x) {
         int diff = counter % 2 == 1 ? 0 : ratio / 2;
         int prev = t - diff;

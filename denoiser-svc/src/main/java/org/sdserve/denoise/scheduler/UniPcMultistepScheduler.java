@@ -49,6 +49,20 @@ public final class UniPcMultistepScheduler implements Scheduler {
         return DpmSolverMultistepScheduler.noised(original, noise, sigmas[index]);
     }
 
+    /** diffusers' model_outputs (the last two converted outputs) and last_sample. */
+    @Override
+    public History history() {
+        return History.of("model_output_older", outputs[0], "model_output_last", outputs[1], "last_sample",
+                lastSample);
+    }
+
+    @Override
+    public void restore(History h) {
+        outputs[0] = h.array("model_output_older");
+        outputs[1] = h.array("model_output_last");
+        lastSample = h.array("last_sample");
+    }
+
     @Override
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         double sigma = sigmas[index];

@@ -76,6 +76,39 @@ class DenoiserServiceTest {
         assertEquals(denoise(Duration.ZERO).latents(), sparse.latents());
     }
 
+    /** Every event of one Denoise call. */
+    private static List<DenoiseEvent> events(DenoiseRequest request) {
+        String name = "denoiser-" + UUID.randomUUID();
+        try (ServiceHost host = ServiceHost.inProcess(name, 64 << 20, List.of(new DenoiserService(denoiser)))) {
+            ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+            List<DenoiseEvent> out = new ArrayList<>();
+            DenoiserGrpc.newBlockingStub(ch).denoise(request).forEachRemaining(out::add);
+            ch.shutdownNow();
+            return out;
+        }
+    }
+
+    @Test
+    void checkpointsComeEveryIntervalCallsAndAResumedCallEndsWithTheSameLatentBytes() {
+        DenoiseRequest request = DenoiseRequest.newBuilder()
+                .setPromptEmbeds(TensorCodec.encode(DemoModel.pattern(new long[] {1, 77, 128}, 0.01)))
+                .setNegativeEmbeds(TensorCodec.encode(DemoModel.pattern(new long[] {1, 77, 128}, 0.02)))
+                .setWidth(64).setHeight(64).setSteps(12).setGuidanceScale(7.5f).setScheduler("pndm")
+                .addSeeds(3).addSeeds(4).setCheckpointInterval(4).build();
+        List<DenoiseEvent> whole = events(request);
+        List<org.sdserve.proto.v1.Checkpoint> checkpoints = whole.stream().filter(DenoiseEvent::hasCheckpoint)
+                .map(DenoiseEvent::getCheckpoint).toList();
+        assertEquals(List.of(4, 8, 12), checkpoints.stream().map(c -> c.getStep()).toList()); // pndm: 13 calls
+        assertEquals(List.of(4L, 2L * 4 * 8 * 8), checkpoints.get(1).getSchedulerHistoryOrThrow("ets")
+                .getShapeList());
+        DenoiseEvent last = whole.get(whole.size() - 1);
+        for (org.sdserve.proto.v1.Checkpoint c : checkpoints) {
+            List<DenoiseEvent> rest = events(request.toBuilder().setResume(c).setCheckpointInterval(0).build());
+            assertEquals(c.getStep() + 1, rest.get(0).getProgress().getStep());
+            assertEquals(last.getLatents(), rest.get(rest.size() - 1).getLatents(), "from step " + c.getStep());
+        }
+    }
+
     @Test
     void aNegativeIntervalIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new DenoiserService(denoiser, Duration.ofMillis(-1)));

@@ -40,27 +40,40 @@ public final class LocalCluster implements AutoCloseable {
     private final List<Service> services = new ArrayList<>();
     private final Service orchestrator;
 
-    private LocalCluster(Path root, Path model, int denoisers, Path logs, Map<String, String> orchestratorEnv,
+    /** How many processes of each stage. */
+    public record Replicas(int textEncoders, int denoisers, int vaes) {
+    }
+
+    private LocalCluster(Path root, Path model, Replicas replicas, Path logs, Map<String, String> orchestratorEnv,
                          Map<String, String> stageEnv) throws IOException {
         Files.createDirectories(logs);
         String m = model.toAbsolutePath().toString();
-        Service text = start(root, logs, "text-encoder-svc", "SD_TEXT_ENCODER", m, stageEnv);
+        List<Service> text = new ArrayList<>();
         List<Service> den = new ArrayList<>();
-        for (int i = 0; i < denoisers; i++) {
+        List<Service> vae = new ArrayList<>();
+        for (int i = 0; i < replicas.textEncoders(); i++) {
+            text.add(start(root, logs, "text-encoder-svc", "SD_TEXT_ENCODER", m, stageEnv));
+        }
+        for (int i = 0; i < replicas.denoisers(); i++) {
             den.add(start(root, logs, "denoiser-svc", "SD_DENOISER", m, stageEnv));
         }
-        Service vae = start(root, logs, "vae-svc", "SD_VAE", m, stageEnv);
+        for (int i = 0; i < replicas.vaes(); i++) {
+            vae.add(start(root, logs, "vae-svc", "SD_VAE", m, stageEnv));
+        }
         for (Service s : services) { // the stages first: the orchestrator serves only once they do
             awaitServing(s);
         }
         Map<String, String> env = new HashMap<>(orchestratorEnv);
         env.put("SD_ORCHESTRATOR_EMBEDDED", "false");
-        env.put("SD_ORCHESTRATOR_TEXT_ENCODER", "localhost:" + text.port());
-        env.put("SD_ORCHESTRATOR_DENOISER", den.stream().map(d -> "localhost:" + d.port())
-                .collect(Collectors.joining(",")));
-        env.put("SD_ORCHESTRATOR_VAE", "localhost:" + vae.port());
+        env.put("SD_ORCHESTRATOR_TEXT_ENCODER", addresses(text));
+        env.put("SD_ORCHESTRATOR_DENOISER", addresses(den));
+        env.put("SD_ORCHESTRATOR_VAE", addresses(vae));
         orchestrator = start(root, logs, "orchestrator", "SD_ORCHESTRATOR", m, env);
         awaitServing(orchestrator);
+    }
+
+    private static String addresses(List<Service> replicas) {
+        return replicas.stream().map(d -> "localhost:" + d.port()).collect(Collectors.joining(","));
     }
 
     /**
@@ -76,8 +89,14 @@ public final class LocalCluster implements AutoCloseable {
     /** With {@code stageEnv} added to each stage process's environment (e.g. SD_DENOISER_SPIN_WAIT). */
     public static LocalCluster start(Path root, Path model, int denoisers, Path logs,
                                      Map<String, String> orchestratorEnv, Map<String, String> stageEnv) {
+        return start(root, model, new Replicas(1, denoisers, 1), logs, orchestratorEnv, stageEnv);
+    }
+
+    /** With as many processes of each stage as {@code replicas} says. */
+    public static LocalCluster start(Path root, Path model, Replicas replicas, Path logs,
+                                     Map<String, String> orchestratorEnv, Map<String, String> stageEnv) {
         try {
-            return new LocalCluster(root, model, denoisers, logs, orchestratorEnv, stageEnv);
+            return new LocalCluster(root, model, replicas, logs, orchestratorEnv, stageEnv);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -81,6 +81,19 @@ public interface OrchestratorConfig extends StageSettings {
     @WithDefault("PT2S")
     Duration healthCheckInterval();
 
+    /**
+     * The denoiser streams a checkpoint of each job (latents, scheduler history, noise position) every this many
+     * UNet calls; when a Denoise stream breaks (its replica died or was drained), the job continues on another
+     * replica from its last checkpoint and ends with the same image. 0 = no checkpoints (a broken job starts its
+     * denoising over, still with the same image).
+     */
+    @WithDefault("5")
+    int checkpointInterval();
+
+    /** Most Denoise calls one job may make: the first, then one per broken stream. */
+    @WithDefault("4")
+    int denoiseAttempts();
+
     /** Limit of one Denoise call (the caller's deadline applies too). */
     @WithDefault("PT30M")
     Duration denoiseTimeout();

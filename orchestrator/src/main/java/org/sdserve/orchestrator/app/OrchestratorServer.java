@@ -50,7 +50,8 @@ public class OrchestratorServer {
         engine = JobEngine.start(stages,
                 new Limits(config.maxSide(), config.maxSteps(), config.maxImages(), config.maxPixels()),
                 new EngineSettings(config.maxConcurrentJobs(), config.queueDepth(), config.detachGrace(),
-                        config.retainFinished(), config.retainedJobs(), config.retainedBytes()));
+                        config.retainFinished(), config.retainedJobs(), config.retainedBytes(),
+                        config.checkpointInterval(), config.denoiseAttempts()));
         host = ServiceHost.tcp(config.host(), config.port(), config.maxMessageBytes(), config.maxConnectionAge(),
                 List.of(new DiffusionService(engine)));
         if (config.embedded()) {

@@ -54,7 +54,7 @@ public final class JobEngine implements AutoCloseable {
         this.stages = stages;
         this.validator = validator;
         this.settings = settings;
-        this.pipeline = new Pipeline(stages);
+        this.pipeline = new Pipeline(stages, settings.checkpointInterval(), settings.denoiseAttempts());
         AtomicInteger n = new AtomicInteger();
         this.workers = Executors.newFixedThreadPool(settings.maxConcurrentJobs(), r -> {
             Thread t = new Thread(r, "job-" + n.incrementAndGet());

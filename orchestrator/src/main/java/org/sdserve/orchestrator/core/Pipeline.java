@@ -1,6 +1,7 @@
 package org.sdserve.orchestrator.core;
 
 import com.google.protobuf.ByteString;
+import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.util.Iterator;
@@ -11,6 +12,7 @@ import org.sdserve.common.error.InvalidRequestException;
 import org.sdserve.common.tensor.FloatTensor;
 import org.sdserve.common.tensor.TensorCodec;
 import org.sdserve.orchestrator.core.JobEvent.Stage;
+import org.sdserve.proto.v1.Checkpoint;
 import org.sdserve.proto.v1.DecodeRequest;
 import org.sdserve.proto.v1.DecodeResponse;
 import org.sdserve.proto.v1.DenoiseEvent;
@@ -27,10 +29,19 @@ import org.sdserve.proto.v1.Tensor;
  * progress and the results go to the job's log as {@link JobEvent}s.
  */
 final class Pipeline {
+    private static final System.Logger LOG = System.getLogger(Pipeline.class.getName());
     private final Stages stages;
+    private final int checkpointInterval;
+    private final int denoiseAttempts;
 
-    Pipeline(Stages stages) {
+    /**
+     * @param checkpointInterval the denoiser checkpoints a job every this many UNet calls (0 = never)
+     * @param denoiseAttempts most Denoise calls per job: the first, then one per broken stream
+     */
+    Pipeline(Stages stages, int checkpointInterval, int denoiseAttempts) {
         this.stages = stages;
+        this.checkpointInterval = checkpointInterval;
+        this.denoiseAttempts = denoiseAttempts;
     }
 
     /** Runs in the job's Context, on a worker thread. */
@@ -58,7 +69,8 @@ final class Pipeline {
                 .setPromptEmbeds(TensorCodec.encode(hidden.slice(guided ? 1 : 0, guided ? 2 : 1)))
                 .setWidth(r.getWidth()).setHeight(r.getHeight()).setSteps(r.getSteps())
                 .setGuidanceScale(r.getGuidanceScale()).setScheduler(r.getScheduler())
-                .setPreviewInterval(r.getPreviewInterval()).setEta(r.getEta()).addAllSeeds(job.seeds());
+                .setPreviewInterval(r.getPreviewInterval()).setEta(r.getEta()).addAllSeeds(job.seeds())
+                .setCheckpointInterval(checkpointInterval);
         if (guided) {
             dr.setNegativeEmbeds(TensorCodec.encode(hidden.slice(0, 1)));
         }
@@ -78,24 +90,69 @@ final class Pipeline {
         job.emit(new JobEvent.Completed(Map.copyOf(stageMs), ms(job.acceptedAt())));
     }
 
+    /**
+     * The Denoise call, relaying its steps; when the stream breaks (UNAVAILABLE: the replica died, or drained past
+     * its grace) the job continues on another replica from its last checkpoint, or from the start when it has
+     * none, up to {@link #denoiseAttempts} calls. Seeded noise and exact checkpoints make the result the same;
+     * steps already reported are not reported again.
+     */
     private Tensor denoise(Job job, DenoiseRequest request, long start) {
-        Iterator<DenoiseEvent> events = stages.denoise(request);
-        while (events.hasNext()) {
-            DenoiseEvent e = events.next();
-            if (e.hasLatents()) {
-                return e.getLatents().getLatents();
-            }
-            StepProgress p = e.getProgress();
-            long perStep = ms(start) / Math.max(1, p.getStep());
-            progress(job, Stage.DENOISING, p.getStep(), p.getTotalSteps(), p.getTimestep(),
-                    perStep * (p.getTotalSteps() - p.getStep()));
-            List<ByteString> previews = p.getPreviewPngList();
-            for (int i = 0; i < previews.size(); i++) {
-                job.emit(new JobEvent.Preview(p.getStep(), i, previews.get(i)));
+        Checkpoint last = null;
+        int reported = 0; // the last step relayed to the job's log
+        for (int attempt = 1; ; attempt++) {
+            DenoiseRequest call = last == null ? request : request.toBuilder().setResume(last).build();
+            try {
+                Iterator<DenoiseEvent> events = stages.denoise(call);
+                while (events.hasNext()) {
+                    DenoiseEvent e = events.next();
+                    switch (e.getEventCase()) {
+                        case LATENTS -> {
+                            return e.getLatents().getLatents();
+                        }
+                        case CHECKPOINT -> last = e.getCheckpoint();
+                        case PROGRESS -> {
+                            if (e.getProgress().getStep() > reported) {
+                                reported = e.getProgress().getStep();
+                                relay(job, e.getProgress(), start);
+                            }
+                        }
+                        default -> { } // an event kind newer than this orchestrator
+                    }
+                }
+                throw new StatusRuntimeException(Status.INTERNAL.withDescription(
+                        "the denoiser ended its stream without latents"));
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() != Status.Code.UNAVAILABLE || Context.current().isCancelled()
+                        || attempt >= denoiseAttempts) {
+                    throw e;
+                }
+                LOG.log(System.Logger.Level.WARNING, "job {0}: denoising broke after step {1} ({2}); continuing on "
+                        + "another replica from {3} (call {4} of at most {5})", job.id(), reported,
+                        e.getStatus().getDescription(), last == null ? "the start" : "step " + last.getStep(),
+                        attempt + 1, denoiseAttempts);
+                backoff(attempt);
             }
         }
-        throw new StatusRuntimeException(Status.INTERNAL.withDescription(
-                "the denoiser ended its stream without latents"));
+    }
+
+    /** 100 ms, doubling per broken call, at most 1 s: time for the health checks and the balancer to catch up. */
+    private static void backoff(int attempt) {
+        try {
+            Thread.sleep(Math.min(1000, 100L << Math.min(attempt - 1, 4)));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw Status.CANCELLED.withDescription("the orchestrator is stopping").asRuntimeException();
+        }
+    }
+
+    private static void relay(Job job, StepProgress p, long start) {
+        long perStep = ms(start) / Math.max(1, p.getStep());
+        progress(job, Stage.DENOISING, p.getStep(), p.getTotalSteps(), p.getTimestep(),
+                perStep * (p.getTotalSteps() - p.getStep()));
+        List<ByteString> previews = p.getPreviewPngList();
+        for (int i = 0; i < previews.size(); i++) {
+            job.emit(new JobEvent.Preview(p.getStep(), i, previews.get(i)));
+        }
     }
 
     private static void checkTokenCounts(EncodeResponse enc, boolean guided) {

@@ -35,6 +35,7 @@ import org.sdserve.proto.v1.VaeGrpc;
  * deadline and cancellation also apply, through the gRPC Context the call is made in.
  */
 public final class StageClients implements Stages, AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(StageClients.class.getName());
     private final StageChannels text;
     private final StageChannels denoiser;
     private final StageChannels vae;
@@ -124,6 +125,8 @@ public final class StageClients implements Stages, AutoCloseable {
                 if (!retryable(e) || attempt >= stage.attempts()) {
                     throw e;
                 }
+                LOG.log(System.Logger.Level.INFO, "{0} call made again on the next replica after: {1}", stage.stage(),
+                        e.getStatus().getDescription());
             }
         }
     }
