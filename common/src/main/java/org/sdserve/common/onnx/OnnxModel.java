@@ -172,6 +172,38 @@ public final class OnnxModel implements AutoCloseable {
         return session.run(feeds);
     }
 
+    private final java.util.concurrent.atomic.AtomicLong terminatedRuns = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Runs ended early by their {@link RunStop} since start-up (work given up because its caller had gone). */
+    public long terminatedRuns() {
+        return terminatedRuns.get();
+    }
+
+    /**
+     * Runs the graph under {@code stop}: fired during the run, ONNX Runtime ends it early and this throws
+     * JobCancelledException (also when it had fired before).
+     */
+    public OrtSession.Result run(Map<String, OnnxTensor> feeds, RunStop stop) throws OrtException {
+        if (stop == RunStop.NEVER) {
+            return session.run(feeds);
+        }
+        stop.check(component);
+        try (OrtSession.RunOptions options = new OrtSession.RunOptions()) {
+            stop.started(options);
+            try {
+                return session.run(feeds, options);
+            } catch (OrtException e) {
+                if (stop.stopped()) {
+                    terminatedRuns.incrementAndGet();
+                }
+                stop.check(component); // terminated: say so, not "ONNX Runtime failed"
+                throw e;
+            } finally {
+                stop.ended(options);
+            }
+        }
+    }
+
     /** Copies output {@code name} of {@code result} into a float32 tensor (FLOAT16 outputs are widened). */
     public FloatTensor floatOutput(OrtSession.Result result, String name) {
         OnnxValue v = result.get(name).orElseThrow(() -> new ModelContractException(component

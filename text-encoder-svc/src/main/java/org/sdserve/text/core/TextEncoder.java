@@ -14,6 +14,7 @@ import org.sdserve.common.error.ModelContractException;
 import org.sdserve.common.model.ModelDirectory;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.onnx.OnnxModel;
+import org.sdserve.common.onnx.RunStop;
 import org.sdserve.common.tensor.FloatTensor;
 
 /**
@@ -78,6 +79,11 @@ public final class TextEncoder implements AutoCloseable {
      * {@link InvalidRequestException}; otherwise it is truncated as transformers does.
      */
     public Encoding encode(List<String> texts, boolean rejectTruncation) {
+        return encode(texts, rejectTruncation, RunStop.NEVER);
+    }
+
+    /** The same, given up (JobCancelledException) as soon as {@code stop} fires. */
+    public Encoding encode(List<String> texts, boolean rejectTruncation, RunStop stop) {
         int n = texts.size();
         for (int i = 0; i < n; i++) { // tokenizing is linear in the text (BPE quadratic in a word): bound it first
             InvalidRequestException.require(texts.get(i).length() <= MAX_TEXT_CHARS,
@@ -107,7 +113,7 @@ public final class TextEncoder implements AutoCloseable {
         try (OnnxTensor ids = idType == OnnxJavaType.INT64
                 ? OnnxTensor.createTensor(model.env(), buf.asLongBuffer(), shape)
                 : OnnxTensor.createTensor(model.env(), buf.asIntBuffer(), shape);
-             OrtSession.Result r = model.run(Map.of(INPUT_IDS, ids))) {
+             OrtSession.Result r = model.run(Map.of(INPUT_IDS, ids), stop)) {
             FloatTensor hidden = model.floatOutput(r, HIDDEN);
             FloatTensor pooled = model.hasOutput(POOLED) ? model.floatOutput(r, POOLED) : null;
             return new Encoding(hidden, pooled, counts);

@@ -25,7 +25,8 @@ public final class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBas
             int n = request.getTextsCount();
             InvalidRequestException.require(n >= 1 && n <= MAX_TEXTS, "texts: between 1 and %d texts, got %d",
                     MAX_TEXTS, n);
-            TextEncoder.Encoding e = encoder.encode(request.getTextsList(), request.getRejectTruncation());
+            TextEncoder.Encoding e = encoder.encode(request.getTextsList(), request.getRejectTruncation(),
+                    Calls.stopWhenCancelled());
             EncodeResponse.Builder b = EncodeResponse.newBuilder()
                     .setLastHiddenState(TensorCodec.encode(e.lastHiddenState()));
             if (e.pooled() != null) {

@@ -1,5 +1,6 @@
 package org.sdserve.text.core;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,7 +11,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.error.JobCancelledException;
 import org.sdserve.common.onnx.ExecutionOptions;
+import org.sdserve.common.onnx.RunStop;
 import org.sdserve.common.testing.DemoModel;
 
 /** The demo model's text encoder in a real ONNX Runtime session, against the PyTorch outputs recorded at export. */
@@ -51,5 +54,15 @@ class TextEncoderStageTest {
         InvalidRequestException ex = assertThrows(InvalidRequestException.class,
                 () -> encoder.encode(List.of("a cat", "x".repeat(TextEncoder.MAX_TEXT_CHARS + 1)), false));
         assertEquals("text 1 must be at most 10000 characters, got 10001", ex.getMessage());
+    }
+
+    @Test
+    void anEncodeWhoseCallerHasGoneIsGivenUp() {
+        RunStop stop = new RunStop();
+        stop.stop();
+        assertThrows(JobCancelledException.class, () -> encoder.encode(List.of("a red circle"), false, stop));
+        // not fired: the same states as without a stop
+        assertArrayEquals(encoder.encode(List.of("a red circle"), false).lastHiddenState().data(),
+                encoder.encode(List.of("a red circle"), false, new RunStop()).lastHiddenState().data());
     }
 }

@@ -12,6 +12,7 @@ import org.sdserve.common.error.InvalidRequestException;
 import org.sdserve.common.error.ModelContractException;
 import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.model.ModelDirectory;
+import org.sdserve.common.onnx.RunStop;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.onnx.OnnxModel;
 import org.sdserve.common.tensor.FloatTensor;
@@ -87,12 +88,17 @@ public final class Vae implements AutoCloseable {
 
     /** Latents [B,C,h,w] in UNet space -> B RGB images of (f h) x (f w). */
     public List<RgbImage> decode(FloatTensor latents) {
+        return decode(latents, RunStop.NEVER);
+    }
+
+    /** The same, given up (JobCancelledException) as soon as {@code stop} fires: in the decoder run or after it. */
+    public List<RgbImage> decode(FloatTensor latents, RunStop stop) {
         InvalidRequestException.require(latents.rank() == 4 && latents.dim(1) == latentChannels
                         && latents.dim(0) >= 1 && latents.dim(0) <= MAX_BATCH && latents.dim(2) > 0
                         && latents.dim(3) > 0,
                 "latents must be [B in 1..%d, %d, h, w], got %s", MAX_BATCH, latentChannels,
                 java.util.Arrays.toString(latents.shape()));
-        FloatTensor pixels = decodePixels(latents);
+        FloatTensor pixels = decodePixels(latents, stop);
         List<RgbImage> images = new ArrayList<>(pixels.dim(0));
         for (int i = 0; i < pixels.dim(0); i++) {
             images.add(RgbImage.fromSignedUnit(pixels, i));
@@ -102,13 +108,17 @@ public final class Vae implements AutoCloseable {
 
     /** Latents [B,C,h,w] in UNet space -> the decoder's pixels [B,3,fh,fw] in about [-1,1]. */
     public FloatTensor decodePixels(FloatTensor latents) {
+        return decodePixels(latents, RunStop.NEVER);
+    }
+
+    private FloatTensor decodePixels(FloatTensor latents, RunStop stop) {
         float[] src = latents.data();
         float[] scaled = new float[src.length];
         for (int i = 0; i < src.length; i++) {
             scaled[i] = src[i] / scalingFactor;
         }
         try (OnnxTensor in = decoder.floatInput("latent_sample", new FloatTensor(latents.shape(), scaled));
-             OrtSession.Result r = decoder.run(Map.of("latent_sample", in))) {
+             OrtSession.Result r = decoder.run(Map.of("latent_sample", in), stop)) {
             return decoder.floatOutput(r, "sample");
         } catch (OrtException e) {
             throw new IllegalStateException("vae_decoder: ONNX Runtime failed: " + e.getMessage(), e);
@@ -120,6 +130,11 @@ public final class Vae implements AutoCloseable {
      * {@code noise} (per-image standard normal, same shape) mean + exp(0.5 clamp(logvar, -30, 20)) * noise.
      */
     public FloatTensor encode(List<RgbImage> images, FloatTensor noise) {
+        return encode(images, noise, RunStop.NEVER);
+    }
+
+    /** The same, given up (JobCancelledException) as soon as {@code stop} fires. */
+    public FloatTensor encode(List<RgbImage> images, FloatTensor noise, RunStop stop) {
         InvalidRequestException.require(encoder != null, "this model has no vae_encoder: cannot encode images");
         InvalidRequestException.require(!images.isEmpty() && images.size() <= MAX_BATCH,
                 "between 1 and %d images, got %d", MAX_BATCH, images.size());
@@ -139,9 +154,9 @@ public final class Vae implements AutoCloseable {
         if (!encoder.hasOutput("latent_parameters")) {
             InvalidRequestException.require(noise == null, "this vae_encoder samples inside its graph "
                     + "(output latent_sample): a seeded encode is not possible; omit the seed");
-            return times(runEncoder(pixels, "latent_sample"), scalingFactor);
+            return times(runEncoder(pixels, "latent_sample", stop), scalingFactor);
         }
-        FloatTensor params = runEncoder(pixels, "latent_parameters");
+        FloatTensor params = runEncoder(pixels, "latent_parameters", stop);
         int b = params.dim(0);
         int c = params.dim(1) / 2;
         int plane = params.dim(2) * params.dim(3);
@@ -162,12 +177,21 @@ public final class Vae implements AutoCloseable {
 
     /** Runs the encoder graph on pixels [B,3,H,W] in [-1,1] and returns output {@code name} as it is. */
     public FloatTensor runEncoder(FloatTensor pixels, String name) {
+        return runEncoder(pixels, name, RunStop.NEVER);
+    }
+
+    private FloatTensor runEncoder(FloatTensor pixels, String name, RunStop stop) {
         try (OnnxTensor in = encoder.floatInput("sample", pixels);
-             OrtSession.Result r = encoder.run(Map.of("sample", in))) {
+             OrtSession.Result r = encoder.run(Map.of("sample", in), stop)) {
             return encoder.floatOutput(r, name);
         } catch (OrtException e) {
             throw new IllegalStateException("vae_encoder: ONNX Runtime failed: " + e.getMessage(), e);
         }
+    }
+
+    /** Decoder and encoder runs given up since start-up because their caller had gone. */
+    public long runsGivenUp() {
+        return decoder.terminatedRuns() + (encoder == null ? 0 : encoder.terminatedRuns());
     }
 
     public int latentChannels() {

@@ -5,6 +5,7 @@ import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.List;
 import org.sdserve.common.grpc.Calls;
+import org.sdserve.common.onnx.RunStop;
 import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.noise.NoiseSource;
 import org.sdserve.common.noise.TorchGenerator;
@@ -32,10 +33,14 @@ public final class VaeService extends VaeGrpc.VaeImplBase {
     public void decode(DecodeRequest request, StreamObserver<DecodeResponse> out) {
         Calls.unary(out, () -> {
             InvalidRequestException.require(request.hasLatents(), "latents are required");
-            List<RgbImage> images = vae.decode(TensorCodec.decode(request.getLatents(), "latents"));
+            RunStop stop = Calls.stopWhenCancelled();
+            List<RgbImage> images = vae.decode(TensorCodec.decode(request.getLatents(), "latents"), stop);
             DecodeResponse.Builder b = DecodeResponse.newBuilder()
                     .setWidth(images.get(0).width()).setHeight(images.get(0).height());
-            images.forEach(img -> b.addPng(ByteString.copyFrom(img.toPng())));
+            for (RgbImage img : images) {
+                stop.check("vae decode");
+                b.addPng(ByteString.copyFrom(img.toPng()));
+            }
             return b.build();
         });
     }
@@ -57,7 +62,8 @@ public final class VaeService extends VaeGrpc.VaeImplBase {
                 noise = new NoiseSource(seeds, noiseKernel).randn(new long[] {seeds.length, vae.latentChannels(),
                     first.height() / vae.factor(), first.width() / vae.factor()});
             }
-            return VaeEncodeResponse.newBuilder().setLatents(TensorCodec.encode(vae.encode(images, noise))).build();
+            return VaeEncodeResponse.newBuilder().setLatents(TensorCodec.encode(vae.encode(images, noise,
+                    Calls.stopWhenCancelled()))).build();
         });
     }
 }
