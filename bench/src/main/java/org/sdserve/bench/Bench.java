@@ -250,7 +250,8 @@ public final class Bench {
         return clients * each / ((System.nanoTime() - t0) / 1e9);
     }
 
-    private static long rssKb(Process p) {
+    /** A process's resident memory in kB (-1 when it cannot be read). */
+    static long rssKb(Process p) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc", String.valueOf(p.pid()), "status"))) {
                 if (line.startsWith("VmRSS:")) {

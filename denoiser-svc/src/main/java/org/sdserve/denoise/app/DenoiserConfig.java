@@ -19,6 +19,15 @@ public interface DenoiserConfig extends StageSettings {
     @WithDefault("PT0.02S")
     Duration progressInterval();
 
+    /**
+     * Activation memory this replica may have in flight: "auto" (80% of the container's memory limit, else of the
+     * machine's, less what the process holds once the model is loaded), "0" (no admission control), or a size
+     * ("6G"). Jobs wait while theirs does not fit beside the running ones; one that could never fit is refused.
+     * Measured on the CPU; off on a GPU (its memory is not this process's).
+     */
+    @WithDefault("auto")
+    String memoryBudget();
+
     /** {@code batch.*}: step-level batching of concurrent jobs' UNet calls. */
     interface Batch {
         /** false: each job runs its own UNet calls, concurrently with the others. */

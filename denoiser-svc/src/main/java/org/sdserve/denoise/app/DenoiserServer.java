@@ -8,19 +8,38 @@ import jakarta.inject.Inject;
 import java.util.List;
 import org.sdserve.common.grpc.RunningStage;
 import org.sdserve.denoise.core.Denoiser;
+import org.sdserve.denoise.core.MemoryBudget;
 import org.sdserve.denoise.grpc.DenoiserService;
 
 /** The denoiser-svc process: loads the UNet and scheduler config, then serves the loop over gRPC. */
 @ApplicationScoped
 public class DenoiserServer {
+    private static final System.Logger LOG = System.getLogger(DenoiserServer.class.getName());
     @Inject
     DenoiserConfig config;
     private RunningStage stage;
 
     void start(@Observes StartupEvent event) {
         stage = RunningStage.start("denoiser", config,
-                dir -> Denoiser.load(dir, config.execution(), config.noiseKernel(), config.batch().settings()),
+                dir -> budgeted(Denoiser.load(dir, config.execution(), config.noiseKernel(),
+                        config.batch().settings())),
                 denoiser -> List.of(new DenoiserService(denoiser, config.progressInterval())));
+    }
+
+    private Denoiser budgeted(Denoiser d) {
+        try {
+            MemoryBudget m = d.budgetMemory(config.memoryBudget(), config.execution().wantsGpu());
+            LOG.log(System.Logger.Level.INFO, m.enabled() ? String.format("memory budget %s; a guided image costs "
+                    + "%s at the default size, %s at 1024x1024", MemoryBudget.size(m.budget()),
+                    MemoryBudget.size(m.bytes(2, (long) d.geometry().defaultWidth() * d.geometry().defaultHeight()
+                            / d.geometry().vaeFactor() / d.geometry().vaeFactor())),
+                    MemoryBudget.size(m.bytes(2, 128L * 128))) : "memory budget: off (sd.denoiser.memory-budget="
+                    + config.memoryBudget() + ", device " + config.execution().device() + ")");
+            return d;
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
+        }
     }
 
     void stop(@Observes ShutdownEvent event) {

@@ -35,6 +35,7 @@ public final class Denoiser implements AutoCloseable {
 
     private final BatchSettings batchSettings;
     private final StepBatcher batcher; // null when batching is off
+    private volatile MemoryBudget memory = MemoryBudget.OFF;
 
     public Denoiser(String modelName, UNet unet, SchedulerConfig schedulerConfig, ModelGeometry geometry,
                     Optional<LatentPreview> preview, TorchGenerator.Kernel noiseKernel, BatchSettings batching) {
@@ -68,6 +69,32 @@ public final class Denoiser implements AutoCloseable {
             unet.close();
             throw e;
         }
+    }
+
+    /**
+     * Admits jobs against a budget of activation memory from now on: {@code setting} is "auto" (80% of the
+     * cgroup's or the machine's memory, less what this process holds), "0" (off), or a size ("6G"). The cost
+     * model is measured on this process's UNet first (two calls, at the model's default latent side, at least
+     * 64, and half of it); where it cannot be (not Linux; a GPU, whose memory is not this process's), admission
+     * stays off. Returns the budget in force.
+     */
+    public MemoryBudget budgetMemory(String setting, boolean gpu) {
+        java.util.OptionalLong explicit = MemoryBudget.parse(setting);
+        if (explicit.isPresent() && explicit.getAsLong() == 0 || gpu) {
+            return memory;
+        }
+        int side = Math.max(64, geometry.defaultHeight() / geometry.vaeFactor());
+        Optional<MemoryBudget.CostModel> cost = MemoryBudget.calibrate(unet, side);
+        if (cost.isEmpty()) {
+            return memory;
+        }
+        long budget = explicit.isPresent() ? explicit.getAsLong() : MemoryBudget.autoBudget().orElse(0);
+        memory = new MemoryBudget(budget, cost.get());
+        return memory;
+    }
+
+    public MemoryBudget memory() {
+        return memory;
     }
 
     public String modelName() {
@@ -117,6 +144,12 @@ public final class Denoiser implements AutoCloseable {
      */
     public CompletableFuture<FloatTensor> submit(DenoiseJob job, StepListener listener) {
         DenoiseRun run = prepare(job, listener);
+        MemoryBudget budget = memory;
+        long[] shape = run.latentShape();
+        long bytes = budget.bytes(run.rows(), shape[2] * shape[3]);
+        budget.acquire(bytes, String.format("%dx%d with %d image(s)%s", job.width(), job.height(),
+                job.seeds().length, job.guided() ? ", guided" : ""), listener::cancelled);
+        run.result().whenComplete((r, e) -> budget.release(bytes));
         if (batcher != null) {
             batcher.submit(run);
             return run.result();

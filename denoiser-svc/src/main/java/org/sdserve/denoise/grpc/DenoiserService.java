@@ -136,7 +136,11 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                     .setLatentChannels(denoiser.unet().latentChannels())
                     .setContextWidth(Math.max(0, denoiser.unet().contextWidth()))
                     .addAllSchedulers(Schedulers.NAMES).setDefaultScheduler(Schedulers.DEFAULT)
-                    .setBatching(batching()).build();
+                    .setBatching(batching()).setMemoryBudgetBytes(denoiser.memory().budget())
+                    .setActivationBytesPerTokenPair(denoiser.memory().cost().map(c -> c.perTokenPair()
+                            * org.sdserve.denoise.core.MemoryBudget.MARGIN).orElse(0.0))
+                    .setActivationBytesPerToken(denoiser.memory().cost().map(c -> c.perToken()
+                            * org.sdserve.denoise.core.MemoryBudget.MARGIN).orElse(0.0)).build();
         });
     }
 

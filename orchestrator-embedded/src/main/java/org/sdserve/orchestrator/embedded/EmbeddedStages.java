@@ -34,6 +34,7 @@ public final class EmbeddedStages implements LocalStages {
         try {
             TextEncoder text = own(TextEncoder.load(model, opts));
             denoiser = own(Denoiser.load(model, opts, kernel, batching));
+            denoiser.budgetMemory("auto", opts.wantsGpu());
             Vae vae = own(Vae.load(model, opts));
             ServiceHost th = own(ServiceHost.inProcess("text-" + id, maxMessageBytes,
                     List.of(new TextEncoderService(text))));

@@ -69,6 +69,7 @@ public final class RequestValidator {
         long pixels = width * height * images;
         require(pixels <= limits.maxPixels(), "width x height x num_images must be at most %d pixels, got %dx%dx%d",
                 limits.maxPixels(), width, height, images);
+        checkMemory(model, width, height, images, guidance > 1f);
         long previewInterval = unsigned(r.getPreviewInterval());
         require(previewInterval <= steps, "preview_interval must be in [0, steps=%d], got %d", steps,
                 previewInterval);
@@ -83,6 +84,35 @@ public final class RequestValidator {
                 .setGuidanceScale(guidance).setScheduler(scheduler).setNumImages((int) images).setSeed(seed)
                 .setModel(model.getModel())
                 .setPriority(priority).build();
+    }
+
+    /**
+     * The denoiser replicas' activation memory (Describe): a job that could never fit is refused here, before any
+     * compute, with the largest square size that would.
+     */
+    private static void checkMemory(ModelDescription model, long width, long height, long images, boolean guided) {
+        long budget = model.getMemoryBudgetBytes();
+        if (budget == 0 || model.getVaeFactor() == 0) {
+            return;
+        }
+        double pair = model.getActivationBytesPerTokenPair();
+        double token = model.getActivationBytesPerToken();
+        long f = model.getVaeFactor();
+        long tokens = (width / f) * (height / f);
+        long rows = images * (guided ? 2 : 1);
+        double cost = rows * (pair * tokens * tokens + token * tokens);
+        if (cost <= budget) {
+            return;
+        }
+        // the largest latent side s with rows x (pair s^4 + token s^2) <= budget, in pixels, a size multiple
+        double s2 = pair > 0 ? (-token + Math.sqrt(token * token + 4 * pair * budget / rows)) / (2 * pair)
+                : budget / (rows * Math.max(token, 1e-9));
+        long side = (long) Math.floor(Math.sqrt(s2)) * f;
+        side -= side % Math.max(1, model.getSizeMultiple());
+        throw new InvalidRequestException(String.format(Locale.ROOT, "%dx%d with %d image(s)%s needs about %.1f GiB "
+                + "of denoiser memory; its replicas' budget is %.1f GiB: at most %dx%d fits with %d image(s)",
+                width, height, images, guided ? " and guidance" : "", cost / (1L << 30), budget / (double) (1L << 30),
+                side, side, images));
     }
 
     private static long unsigned(int uint32) {

@@ -73,6 +73,26 @@ class RequestValidatorTest {
     }
 
     @Test
+    void aSizeTheDenoisersMemoryBudgetCannotHoldIsRefusedWithTheLargestThatFits() {
+        // as a denoiser with a 6 GiB budget describes the demo model's measured costs (margin included)
+        ModelDescription budgeted = SD15.toBuilder().setMemoryBudgetBytes(6L << 30)
+                .setActivationBytesPerTokenPair(3.0).setActivationBytesPerToken(2783).build();
+        GenerateRequest ok = validator.resolve(GenerateRequest.newBuilder().setPrompt("a fox").setWidth(1024)
+                .setHeight(1024).build(), budgeted);
+        assertEquals(1024, ok.getWidth());
+        String refused = assertThrows(InvalidRequestException.class, () -> validator.resolve(GenerateRequest
+                .newBuilder().setPrompt("a fox").setWidth(2048).setHeight(2048).build(), budgeted)).getMessage();
+        assertEquals("2048x2048 with 1 image(s) and guidance needs about 24.3 GiB of denoiser memory; its replicas' "
+                + "budget is 6.0 GiB: at most 1408x1408 fits with 1 image(s)", refused);
+        // without guidance an image is one UNet row: twice the room
+        validator.resolve(GenerateRequest.newBuilder().setPrompt("a fox").setWidth(1408).setHeight(1408)
+                .setGuidanceScale(1f).setNumImages(2).build(), budgeted);
+        assertTrue(assertThrows(InvalidRequestException.class, () -> validator.resolve(GenerateRequest.newBuilder()
+                .setPrompt("a fox").setWidth(1408).setHeight(1408).setNumImages(2).build(), budgeted)).getMessage()
+                .endsWith("at most 1152x1152 fits with 2 image(s)"));
+    }
+
+    @Test
     void uint32FieldsOfTwoToThe31AndMoreAreReadUnsigned() {
         int big = 1 << 31; // 2147483648 on the wire, Integer.MIN_VALUE in Java
         assertEquals("width must be a multiple of 64 in [64, 2048], got 2147483648",
