@@ -21,7 +21,6 @@ import org.sdserve.proto.v1.DecodeRequest;
 import org.sdserve.proto.v1.DecodeResponse;
 import org.sdserve.proto.v1.DenoiseEvent;
 import org.sdserve.proto.v1.DenoiseRequest;
-import org.sdserve.proto.v1.EncodeRequest;
 import org.sdserve.proto.v1.DenoiserGrpc;
 import org.sdserve.proto.v1.DescribeRequest;
 import org.sdserve.proto.v1.EncodeRequest;
@@ -61,44 +60,13 @@ public final class StageClients implements Stages, AutoCloseable {
     }
 
     /**
-     * The denoiser's events; a call that fails with UNAVAILABLE before its first event (the replica is gone, or
-     * was never there) is made again on the next replica. Once events came, a failure ends the job (resuming it
-     * elsewhere from a checkpoint is issue 11).
+     * The denoiser's events, on the next replica. A stream that fails with UNAVAILABLE, before its first event or
+     * after, is made again by the job (Pipeline), from its last checkpoint: one retry mechanism for this call.
      */
     @Override
     public Iterator<DenoiseEvent> denoise(DenoiseRequest request) {
-        return new Iterator<>() {
-            private Iterator<DenoiseEvent> events = start();
-            private int attempts = 1;
-            private boolean any;
-
-            private Iterator<DenoiseEvent> start() {
-                return DenoiserGrpc.newBlockingStub(denoiser.next())
-                        .withDeadlineAfter(timeouts.denoise().toMillis(), TimeUnit.MILLISECONDS).denoise(request);
-            }
-
-            @Override
-            public boolean hasNext() {
-                while (true) {
-                    try {
-                        return events.hasNext();
-                    } catch (StatusRuntimeException e) {
-                        if (any || !retryable(e) || attempts >= denoiser.attempts()) {
-                            throw e;
-                        }
-                        attempts++;
-                        events = start();
-                    }
-                }
-            }
-
-            @Override
-            public DenoiseEvent next() {
-                DenoiseEvent e = events.next();
-                any = true;
-                return e;
-            }
-        };
+        return DenoiserGrpc.newBlockingStub(denoiser.next())
+                .withDeadlineAfter(timeouts.denoise().toMillis(), TimeUnit.MILLISECONDS).denoise(request);
     }
 
     @Override
