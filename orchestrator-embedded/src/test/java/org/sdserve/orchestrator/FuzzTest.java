@@ -43,8 +43,8 @@ import org.sdserve.proto.v1.VaeGrpc;
  * Seeded fuzzing of the public API and every stage method over real gRPC (in-process): extreme and malformed
  * field values, random tensors and bytes. Every answer must be OK or a documented status, never UNKNOWN or
  * INTERNAL, and every service must still be SERVING afterwards. Image sizes stay at 256 or below, or far outside
- * the limits: sizes the limits allow up to 2048 still drive the demo UNet's self-attention past the machine's
- * memory (issue 11's memory budgets are not built yet).
+ * the limits: the denoiser's memory budget admits sizes up to 2048 on this machine, and a UNet call is not
+ * interruptible (a 2048x2048 call holds a core for tens of seconds), so the suite does not ask for them.
  */
 class FuzzTest {
     private static final Set<Status.Code> DOCUMENTED = Set.of(Status.Code.OK, Status.Code.INVALID_ARGUMENT,

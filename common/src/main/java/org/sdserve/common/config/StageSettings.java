@@ -14,7 +14,11 @@ public interface StageSettings {
     @WithDefault("models/sd-shapes-64")
     String modelDir();
 
-    @WithDefault("0.0.0.0")
+    /**
+     * The address to listen on: loopback unless told otherwise, so that a process started by hand is not open to
+     * the network; the container images set {@code 0.0.0.0} (deploy/images/Containerfile.service).
+     */
+    @WithDefault("127.0.0.1")
     String host();
 
     int port();
