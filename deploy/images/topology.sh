@@ -2,6 +2,7 @@
 # The distributed topology as podman containers on one network, from the images of build.sh:
 #   deploy/images/topology.sh up [DENOISERS]  text encoder, DENOISERS (default 2) denoisers, VAE, orchestrator;
 #                                             the orchestrator published on 127.0.0.1:$SD_PORT (default 50050)
+#                                             and its HTTP API and web page on 127.0.0.1:$SD_HTTP_PORT (8080)
 #   deploy/images/topology.sh add-denoiser    one more denoiser under the same network alias: the orchestrator
 #                                             finds it through DNS when its connections next end (max-connection-age)
 #   deploy/images/topology.sh stop NAME       stops one container, e.g. sdserve-denoiser-1
@@ -40,11 +41,11 @@ case "${1:-}" in
     # grpc-java's DNS resolver and the JVM cache a name's addresses for 30 s; 5 s lets a re-resolution see a new
     # replica soon after it starts
     pm run -d --name "$p-orchestrator" --network "$p-net" --read-only --tmpfs /tmp \
-      -p "127.0.0.1:${SD_PORT:-50050}:50050" -e JAVA_TOOL_OPTIONS="$jvm -Dsun.net.inetaddr.ttl=5 -Dnetworkaddress.cache.ttl=5" \
+      -p "127.0.0.1:${SD_PORT:-50050}:50050" -p "127.0.0.1:${SD_HTTP_PORT:-8080}:8080" -e JAVA_TOOL_OPTIONS="$jvm -Dsun.net.inetaddr.ttl=5 -Dnetworkaddress.cache.ttl=5" \
       -e SD_ORCHESTRATOR_EMBEDDED=false \
       -e SD_ORCHESTRATOR_TEXT_ENCODER=dns:///text-encoder:50051 -e SD_ORCHESTRATOR_DENOISER=dns:///denoiser:50052 \
       -e SD_ORCHESTRATOR_VAE=dns:///vae:50053 "localhost/sdserve/orchestrator:$tag" > /dev/null
-    echo "topology: $p-orchestrator on 127.0.0.1:${SD_PORT:-50050}"
+    echo "topology: $p-orchestrator on 127.0.0.1:${SD_PORT:-50050} (gRPC), http://127.0.0.1:${SD_HTTP_PORT:-8080}/ (web page, HTTP API)"
     ;;
   add-denoiser)
     stage "denoiser-$(( $(denoisers) + 1 ))" denoiser denoiser SD_DENOISER

@@ -6,7 +6,8 @@
 #    stack's (the sd CLI in this JVM) for the same request;
 # 3. the topology (text encoder, 2 denoisers, VAE, orchestrator) on a podman network, stages found through DNS:
 #    same bytes again; a third denoiser added under the alias gets calls without restarting the orchestrator;
-#    with one denoiser stopped, jobs go on;
+#    with one denoiser stopped, jobs go on; the HTTP API through the published port (POST, SSE, the PNG) gives the
+#    same bytes too;
 # 4. prints each container's memory.
 # Needs root, podman, runc, debootstrap; about 3 minutes here.
 set -euo pipefail
@@ -15,6 +16,7 @@ images="$(cd "$here/.." && pwd)"
 root="$(cd "$images/../.." && pwd)"
 source "$images/podman.sh"
 export SD_TOPOLOGY=sdserve-it SD_PORT="${SD_PORT:-50190}" SD_MAX_CONNECTION_AGE=PT5S
+export SD_HTTP_PORT="${SD_HTTP_PORT:-$(( SD_PORT + 10 ))}"
 demo_port=$(( SD_PORT + 1 ))
 sd="$root/sd"
 prompt="a red circle on a blue background"
@@ -65,6 +67,17 @@ t=$(date +%s%N)
 target="127.0.0.1:$SD_PORT"
 serves_the_embedded_png topology "$target" "$t"
 
+# the HTTP API of the orchestrator container (it listens on every interface inside it): same PNG
+http="http://127.0.0.1:$SD_HTTP_PORT"
+job=$(curl -sf -X POST -H 'Content-Type: application/json' -d "{\"prompt\": \"$prompt\", \"seed\": 7}" \
+  "$http/v1/jobs" | sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p') || fail "http: POST /v1/jobs failed"
+[ -n "$job" ] || fail "http: no job id"
+curl -sfN --max-time 120 "$http/v1/jobs/$job/events" > "$work/events.txt" || fail "http: the event stream failed"
+grep -q '^event:completed' "$work/events.txt" || fail "http: no completed event: $(tail -3 "$work/events.txt")"
+curl -sf "$http/v1/jobs/$job/images/0.png" -o "$work/http.png" || fail "http: the image download failed"
+cmp -s "$work/embedded.png" "$work/http.png" || fail "http: the PNG differs from the embedded stack's"
+echo "http: POST, events ($(grep -c '^event:' "$work/events.txt") events) and image through the container: same PNG"
+
 # scale the denoiser to 3: the new one is found through DNS, no restart
 "$images/topology.sh" add-denoiser
 t=$(date +%s%N)
@@ -95,4 +108,4 @@ echo "stop: 6 of 6 jobs done with denoiser-1 stopped (denoiser-2 +$(( $(served s
 
 echo "memory:"
 pm stats --no-stream --format '  {{.Name}} {{.MemUsage}}' | grep sdserve-it- | sort
-echo "PASS: images, demo container, topology with DNS discovery, scale-out and a stopped replica"
+echo "PASS: images, demo container, topology with DNS discovery, the HTTP API, scale-out and a stopped replica"

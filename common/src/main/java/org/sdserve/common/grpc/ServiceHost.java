@@ -7,6 +7,7 @@ import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -16,7 +17,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Serves a stage's gRPC services, plus the standard {@code grpc.health.v1.Health} service, on a TCP port or
- * an in-process name. Health says SERVING only once {@link #serving()} is called, i.e. after the models are
+ * an in-process name; on TCP also server reflection ({@code grpc.reflection.v1}: grpcurl and other tools list and
+ * call the services without the .proto files). Health says SERVING only once {@link #serving()} is called, i.e. after the models are
  * loaded; NOT_SERVING while draining at shutdown.
  */
 public final class ServiceHost implements AutoCloseable {
@@ -55,7 +57,8 @@ public final class ServiceHost implements AutoCloseable {
                 .maxInboundMessageSize(maxInboundBytes)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .maxConnectionAge(maxConnectionAge.toMillis(), TimeUnit.MILLISECONDS)
-                .addService(UnparseableRequests.guard(health.getHealthService().bindService()));
+                .addService(UnparseableRequests.guard(health.getHealthService().bindService()))
+                .addService(UnparseableRequests.guard(ProtoReflectionServiceV1.newInstance().bindService()));
         services.forEach(s -> b.addService(UnparseableRequests.guard(s.bindService())));
         return start(b.build(), health, services, host + ":" + port);
     }

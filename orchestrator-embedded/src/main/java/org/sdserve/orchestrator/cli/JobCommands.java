@@ -29,6 +29,8 @@ final class JobCommands {
                                           running, waiting and recently finished jobs
                    sd health --target HOST:PORT [--wait SECONDS]
                                           exit 0 once the orchestrator says SERVING (every stage has a replica)
+                   sd serve               run the embedded stack as a server: gRPC on localhost:50050, the web
+                                          page and the HTTP API on http://localhost:8080/
             """;
     private static final int MAX_MESSAGE = 64 << 20;
     private final SdCli cli;

@@ -39,6 +39,7 @@ public final class LocalCluster implements AutoCloseable {
 
     private final List<Service> services = new ArrayList<>();
     private final Service orchestrator;
+    private int httpPort; // the orchestrator's HTTP API and web page
 
     /** How many processes of each stage. */
     public record Replicas(int textEncoders, int denoisers, int vaes) {
@@ -70,6 +71,23 @@ public final class LocalCluster implements AutoCloseable {
         env.put("SD_ORCHESTRATOR_VAE", addresses(vae));
         orchestrator = start(root, logs, "orchestrator", "SD_ORCHESTRATOR", m, env);
         awaitServing(orchestrator);
+    }
+
+    /** Only the orchestrator, with the three stages in its process (orchestrator-embedded). */
+    private LocalCluster(Path root, Path model, Path logs, Map<String, String> env) throws IOException {
+        Files.createDirectories(logs);
+        orchestrator = start(root, logs, "orchestrator-embedded", "SD_ORCHESTRATOR", model.toAbsolutePath().toString(),
+                env);
+        awaitServing(orchestrator);
+    }
+
+    /** The packaged orchestrator-embedded application alone: one process serving gRPC, HTTP and the web page. */
+    public static LocalCluster startEmbedded(Path root, Path model, Path logs, Map<String, String> env) {
+        try {
+            return new LocalCluster(root, model, logs, env);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static String addresses(List<Service> replicas) {
@@ -117,6 +135,10 @@ public final class LocalCluster implements AutoCloseable {
                 .redirectOutput(log.toFile());
         pb.environment().put(prefix + "_PORT", String.valueOf(port));
         pb.environment().put(prefix + "_MODEL_DIR", model);
+        if (prefix.equals("SD_ORCHESTRATOR")) {
+            httpPort = freePort();
+            pb.environment().put("SD_ORCHESTRATOR_HTTP_PORT", String.valueOf(httpPort));
+        }
         pb.environment().putAll(env);
         Service s = new Service(module, port, pb.start(), log);
         services.add(s);
@@ -164,6 +186,11 @@ public final class LocalCluster implements AutoCloseable {
 
     public Service orchestrator() {
         return orchestrator;
+    }
+
+    /** The orchestrator's HTTP port (the JSON/SSE API under /v1, the web page at /). */
+    public int httpPort() {
+        return httpPort;
     }
 
     /** Logs of the services of {@code module}, in start order. */

@@ -17,6 +17,13 @@ public interface OrchestratorConfig extends StageSettings {
     @WithDefault("false")
     boolean embedded();
 
+    /**
+     * Port of the HTTP API (/v1), the web page (/) and the OpenAPI document (/q/openapi), on {@link #host()};
+     * Quarkus' HTTP server reads it (quarkus.http.port in application.properties).
+     */
+    @WithDefault("8080")
+    int httpPort();
+
     /** host:port of each text-encoder-svc replica (distributed mode). */
     @WithDefault("localhost:50051")
     List<String> textEncoder();

@@ -25,7 +25,7 @@ public class OrchestratorServer {
     private LocalStages embedded;
     private StageClients clients;
     private ServiceHost host;
-    private JobEngine engine;
+    private volatile JobEngine engine;
 
     void start(@Observes StartupEvent event) {
         if (config.healthCheckInterval().isNegative() || config.healthCheckInterval().isZero()) {
@@ -66,6 +66,15 @@ public class OrchestratorServer {
                 }
             });
         }
+    }
+
+    /** The job engine, for the HTTP adapter; UNAVAILABLE until start-up has built it. */
+    public JobEngine engine() {
+        JobEngine e = engine;
+        if (e == null) {
+            throw io.grpc.Status.UNAVAILABLE.withDescription("the orchestrator is starting").asRuntimeException();
+        }
+        return e;
     }
 
     /**

@@ -163,6 +163,51 @@ public final class JobEngine implements AutoCloseable {
         return before;
     }
 
+    /**
+     * Image {@code index} of a job, once it exists (a finished job's images are kept while the job is held).
+     *
+     * @throws io.grpc.StatusRuntimeException NOT_FOUND for an unknown job, or an image it does not have (yet)
+     */
+    public JobEvent.Image image(String jobId, int index) {
+        Job job = find(jobId);
+        for (JobEvent.Image i : job.log.all(JobEvent.Image.class)) {
+            if (i.index() == index) {
+                return i;
+            }
+        }
+        int n = job.resolved().getNumImages();
+        throw Status.NOT_FOUND.withDescription(index < 0 || index >= n
+                ? "image index must be in [0, " + (n - 1) + "] for this job, got " + index
+                : "job " + jobId + " has no image " + index + " (" + (job.isEnded() ? "it ended " + job.state()
+                : "not made yet") + ")").asRuntimeException();
+    }
+
+    /**
+     * A job's latest latent snapshot: the final one once it exists, else the latest working one.
+     *
+     * @throws io.grpc.StatusRuntimeException NOT_FOUND for an unknown job, or one that has none (yet)
+     */
+    public JobEvent.Latents latents(String jobId) {
+        Job job = find(jobId);
+        List<JobEvent.Latents> held = job.log.all(JobEvent.Latents.class);
+        if (held.isEmpty()) {
+            throw Status.NOT_FOUND.withDescription(job.resolved().getLatentsInterval() == 0
+                    ? "job " + jobId + " did not ask for latents (latents_interval 0)"
+                    : "job " + jobId + " has no latents yet").asRuntimeException();
+        }
+        return held.stream().filter(JobEvent.Latents::last).findFirst().orElse(held.get(held.size() - 1));
+    }
+
+    /** What requests are checked against. */
+    public Limits limits() {
+        return validator.limits();
+    }
+
+    /** The model the stages serve (the denoiser's Describe, cached by the stage clients). */
+    public org.sdserve.proto.v1.ModelDescription model() {
+        return stages.description();
+    }
+
     /** The jobs held now: running ones by start, waiting ones in queue order, finished ones the latest first. */
     public record Listing(List<Job> running, List<Job> waiting, List<Job> finished) {
     }

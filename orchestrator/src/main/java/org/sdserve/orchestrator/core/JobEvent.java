@@ -7,7 +7,7 @@ import org.sdserve.proto.v1.GenerateRequest;
 
 /**
  * What a job tells its watchers, in its log's order: Accepted first, Queued while it waits, Progress per stage
- * step, Previews when asked for, one Image per image, Completed last (or the log ends with a failure). Transport
+ * step, Previews and Latents when asked for, one Image per image, Completed last (or the log ends with a failure). Transport
  * adapters map these to their wire format (gRPC today, HTTP/SSE next).
  */
 public sealed interface JobEvent {
@@ -31,6 +31,13 @@ public sealed interface JobEvent {
     record Preview(int step, int index, ByteString png) implements JobEvent {
     }
 
+    /**
+     * The working latents after {@code step} UNet calls, or ({@code last}) the final ones the VAE decodes: float32
+     * [images, channels, h, w] in the UNet's space. Only when the request has a latents_interval.
+     */
+    record Latents(int step, boolean last, org.sdserve.proto.v1.Tensor latents) implements JobEvent {
+    }
+
     /** One generated image, an 8-bit RGB PNG. */
     record Image(int index, long seed, int width, int height, ByteString png) implements JobEvent {
     }
@@ -50,6 +57,9 @@ public sealed interface JobEvent {
         if (e instanceof Preview p) {
             return List.of(Preview.class, p.index());
         }
+        if (e instanceof Latents l && !l.last()) {
+            return Latents.class;
+        }
         return null;
     }
 
@@ -60,6 +70,9 @@ public sealed interface JobEvent {
         }
         if (e instanceof Image i) {
             return i.png().size();
+        }
+        if (e instanceof Latents l) {
+            return l.latents().getData().size();
         }
         return 0;
     }

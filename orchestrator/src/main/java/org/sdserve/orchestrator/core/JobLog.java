@@ -93,6 +93,11 @@ final class JobLog {
         return ended ? new Next(null, true, failure) : null;
     }
 
+    /** The events of one kind it holds now, in log order. */
+    synchronized <T extends JobEvent> List<T> all(Class<T> kind) {
+        return entries.stream().map(Entry::event).filter(kind::isInstance).map(kind::cast).toList();
+    }
+
     synchronized boolean ended() {
         return ended;
     }

@@ -70,7 +70,7 @@ final class Pipeline {
                 .setWidth(r.getWidth()).setHeight(r.getHeight()).setSteps(r.getSteps())
                 .setGuidanceScale(r.getGuidanceScale()).setScheduler(r.getScheduler())
                 .setPreviewInterval(r.getPreviewInterval()).setEta(r.getEta()).addAllSeeds(job.seeds())
-                .setCheckpointInterval(checkpointInterval);
+                .setCheckpointInterval(checkpointEvery(r.getLatentsInterval()));
         if (guided) {
             dr.setNegativeEmbeds(TensorCodec.encode(hidden.slice(0, 1)));
         }
@@ -96,9 +96,23 @@ final class Pipeline {
      * none, up to {@link #denoiseAttempts} calls. Seeded noise and exact checkpoints make the result the same;
      * steps already reported are not reported again.
      */
+    /**
+     * Checkpoints serve both resume and the job's latent snapshots: the call checkpoints at every multiple of the
+     * greatest common divisor of the two intervals (0 = that one is off).
+     */
+    private int checkpointEvery(int latentsInterval) {
+        if (latentsInterval == 0 || checkpointInterval == 0) {
+            return Math.max(latentsInterval, checkpointInterval);
+        }
+        return java.math.BigInteger.valueOf(checkpointInterval).gcd(java.math.BigInteger.valueOf(latentsInterval))
+                .intValue();
+    }
+
     private Tensor denoise(Job job, DenoiseRequest request, long start) {
+        int latentsInterval = job.resolved().getLatentsInterval();
         Checkpoint last = null;
         int reported = 0; // the last step relayed to the job's log
+        int snapshot = 0; // the step of the last latent snapshot relayed
         for (int attempt = 1; ; attempt++) {
             DenoiseRequest call = last == null ? request : request.toBuilder().setResume(last).build();
             try {
@@ -107,9 +121,19 @@ final class Pipeline {
                     DenoiseEvent e = events.next();
                     switch (e.getEventCase()) {
                         case LATENTS -> {
+                            if (latentsInterval > 0) {
+                                job.emit(new JobEvent.Latents(reported, true, e.getLatents().getLatents()));
+                            }
                             return e.getLatents().getLatents();
                         }
-                        case CHECKPOINT -> last = e.getCheckpoint();
+                        case CHECKPOINT -> {
+                            last = e.getCheckpoint();
+                            if (latentsInterval > 0 && last.getStep() % latentsInterval == 0
+                                    && last.getStep() > snapshot) { // (a resumed call repeats none)
+                                snapshot = last.getStep();
+                                job.emit(new JobEvent.Latents(snapshot, false, last.getLatents()));
+                            }
+                        }
                         case PROGRESS -> {
                             if (e.getProgress().getStep() > reported) {
                                 reported = e.getProgress().getStep();

@@ -27,6 +27,10 @@ public final class RequestValidator {
     }
 
     /** The request with every default resolved (seed included), or an {@link InvalidRequestException}. */
+    public Limits limits() {
+        return limits;
+    }
+
     public GenerateRequest resolve(GenerateRequest r, ModelDescription model) {
         String prompt = r.getPrompt();
         require(!prompt.isBlank(), "prompt is required and must not be blank");
@@ -73,6 +77,10 @@ public final class RequestValidator {
         long previewInterval = unsigned(r.getPreviewInterval());
         require(previewInterval <= steps, "preview_interval must be in [0, steps=%d], got %d", steps,
                 previewInterval);
+
+        long latentsInterval = unsigned(r.getLatentsInterval());
+        require(latentsInterval <= steps, "latents_interval must be in [0, steps=%d], got %d", steps,
+                latentsInterval);
 
         require(r.getPriority() != Priority.UNRECOGNIZED, "priority must be PRIORITY_INTERACTIVE or PRIORITY_BATCH, "
                 + "got %d", r.getPriorityValue());

@@ -22,6 +22,7 @@ import org.sdserve.proto.v1.GenerateEvent;
 import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.Image;
 import org.sdserve.proto.v1.JobInfo;
+import org.sdserve.proto.v1.LatentSnapshot;
 import org.sdserve.proto.v1.JobState;
 import org.sdserve.proto.v1.ListJobsRequest;
 import org.sdserve.proto.v1.ListJobsResponse;
@@ -135,6 +136,8 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
         } else if (event instanceof JobEvent.Image i) {
             b.setImage(Image.newBuilder().setIndex(i.index()).setSeed(i.seed()).setWidth(i.width())
                     .setHeight(i.height()).setPng(i.png()));
+        } else if (event instanceof JobEvent.Latents l) {
+            b.setLatents(LatentSnapshot.newBuilder().setStep(l.step()).setFinal(l.last()).setLatents(l.latents()));
         } else if (event instanceof JobEvent.Completed c) {
             b.setCompleted(Completed.newBuilder().putAllStageMs(c.stageMs()).setTotalMs(c.totalMs()));
         }
@@ -170,6 +173,8 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             }
             if (gone) {
                 s.close();
+            } else {
+                s.drain(); // an onReady before this found no subscription to wake
             }
         }
 

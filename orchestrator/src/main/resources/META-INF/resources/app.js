@@ -1,0 +1,248 @@
+// The sdserve web page: a form over POST /v1/jobs, a job followed over Server-Sent Events (GET
+// /v1/jobs/{id}/events, which EventSource reconnects with Last-Event-ID), previews, cancel and a gallery.
+// No build step: plain ES2020 served as it is.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const FIELDS = ["prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "scheduler", "seed",
+  "num_images", "preview_interval"];
+const NUMBERS = new Set(["width", "height", "steps", "guidance_scale", "seed", "num_images", "preview_interval"]);
+const STAGES = ["text_encoding", "denoising", "decoding"];
+
+// Timings for tests and the curious: when each preview event arrived and when its image was shown (Date.now()).
+window.sdTimings = [];
+
+let source = null;      // the EventSource of the job followed now
+let current = null;     // {id, resolved, seeds, ended}
+
+function showError(field, message) {
+  const el = $("err-" + field);
+  const input = $(field);
+  if (el && input) {
+    el.textContent = message;
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  } else {
+    $("form-error").textContent = message;
+  }
+}
+
+function clearErrors() {
+  for (const f of FIELDS) {
+    $("err-" + f).textContent = "";
+    $(f).removeAttribute("aria-invalid");
+  }
+  $("form-error").textContent = "";
+  $("job-error").textContent = "";
+}
+
+/** An API error body ({status, code, message, field}) as a sentence a person can act on. */
+function describe(err) {
+  if (!err || !err.message) return "Something went wrong.";
+  switch (err.code) {
+    case "RESOURCE_EXHAUSTED": return "The server is full: " + err.message + ". Try again in a moment.";
+    case "UNAVAILABLE": return "The service cannot run jobs right now: " + err.message;
+    case "DEADLINE_EXCEEDED": return "The job took too long: " + err.message;
+    case "CANCELLED": return "Cancelled: " + err.message;
+    case "NOT_FOUND": return "Not found: " + err.message;
+    default: return err.message;
+  }
+}
+
+function body() {
+  const b = {};
+  for (const f of FIELDS) {
+    const v = $(f).value.trim();
+    if (v === "") continue;
+    b[f] = NUMBERS.has(f) ? Number(v) : v;
+  }
+  return b;
+}
+
+async function loadModel() {
+  try {
+    const r = await fetch("/v1/model");
+    const m = await r.json();
+    if (!r.ok) throw new Error(describe(m));
+    $("model-line").textContent = `model ${m.model}, ${m.default_width}x${m.default_height} by default, sizes in `
+      + `multiples of ${m.size_multiple} up to ${m.max_side}`;
+    const sel = $("scheduler");
+    sel.replaceChildren(...m.schedulers.map((s) => new Option(s, s, s === m.default_scheduler,
+      s === m.default_scheduler)));
+    for (const f of ["width", "height"]) {
+      $(f).step = m.size_multiple; $(f).min = m.size_multiple; $(f).max = m.max_side;
+    }
+    $("width").value = m.default_width; $("height").value = m.default_height;
+    $("steps").max = m.max_steps; $("steps").value = m.default_steps;
+    $("guidance_scale").value = m.default_guidance_scale;
+    $("num_images").max = m.max_images;
+  } catch (e) {
+    $("model-line").textContent = "The server did not answer: " + e.message;
+  }
+}
+
+async function submit(event) {
+  event.preventDefault();
+  clearErrors();
+  $("generate").disabled = true;
+  try {
+    const r = await fetch("/v1/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body()) });
+    const answer = await r.json().catch(() => ({ message: `HTTP ${r.status}` }));
+    if (!r.ok) {
+      showError(answer.field, describe(answer));
+      $("generate").disabled = false;
+      return;
+    }
+    follow(answer.job_id);
+  } catch (e) {
+    $("form-error").textContent = "The server cannot be reached: " + e.message;
+    $("generate").disabled = false;
+  }
+}
+
+function resetJobPanel(id) {
+  $("job").hidden = false;
+  $("job-id").textContent = id;
+  $("job-status").textContent = "connecting…";
+  $("job-error").textContent = "";
+  $("previews").replaceChildren();
+  for (const s of STAGES) {
+    const el = $("stage-" + s);
+    el.querySelector("progress").value = 0;
+    el.querySelector("progress").max = 1;
+    el.querySelector(".stage-detail").textContent = "";
+  }
+  $("cancel").disabled = false;
+}
+
+/** Follows a job's events; the URL's #job= keeps it, so that a reload re-attaches to it. */
+function follow(id) {
+  if (source) source.close();
+  current = { id, ended: false, images: 0 };
+  history.replaceState(null, "", "#job=" + encodeURIComponent(id));
+  resetJobPanel(id);
+  $("generate").disabled = true;
+  source = new EventSource(`/v1/jobs/${encodeURIComponent(id)}/events`);
+  const on = (name, f) => source.addEventListener(name, (e) => f(JSON.parse(e.data), e));
+  source.onopen = () => { if (!current.ended) $("job-status").textContent = "connected"; };
+  source.onerror = () => {
+    if (current.ended) return;
+    if (source.readyState === EventSource.CLOSED) { // refused (the job is unknown or expired): no retry
+      ended("This job is no longer held by the server (it ended a while ago, or never existed).");
+    } else {
+      $("job-status").textContent = "connection lost, reconnecting…";
+    }
+  };
+  on("accepted", (a) => { current.resolved = a.resolved; current.seeds = a.seeds; });
+  on("queued", (q) => { $("job-status").textContent = `waiting: ${q.position} of ${q.queue_depth} in the queue`; });
+  on("progress", progress);
+  on("preview", preview);
+  on("image", image);
+  on("completed", (c) => {
+    ended(null);
+    $("job-status").textContent = `done in ${(c.total_ms / 1000).toFixed(2)} s`;
+  });
+  on("failed", (err) => {
+    ended(describe(err));
+    if (err.field) showError(err.field, err.message);
+  });
+}
+
+function ended(error) {
+  current.ended = true;
+  if (source) source.close();
+  source = null;
+  $("cancel").disabled = true;
+  $("generate").disabled = false;
+  if (error) {
+    $("job-error").textContent = error;
+    $("job-status").textContent = "ended";
+  }
+}
+
+function progress(p) {
+  const el = $("stage-" + p.stage);
+  if (!el) return;
+  const bar = el.querySelector("progress");
+  bar.max = Math.max(1, p.total_steps);
+  bar.value = p.step;
+  // stages before this one are done
+  for (const s of STAGES.slice(0, STAGES.indexOf(p.stage))) {
+    const b = $("stage-" + s).querySelector("progress");
+    b.value = b.max;
+  }
+  let detail = `${p.step} / ${p.total_steps}`;
+  if (p.estimated_remaining_ms > 0) detail += `, ~${(p.estimated_remaining_ms / 1000).toFixed(1)} s left`;
+  el.querySelector(".stage-detail").textContent = detail;
+  $("job-status").textContent = p.stage.replace("_", " ");
+}
+
+function preview(p, e) {
+  const received = Date.now();
+  let img = document.getElementById("preview-" + p.index);
+  if (!img) {
+    img = document.createElement("img");
+    img.id = "preview-" + p.index;
+    $("previews").append(img);
+  }
+  img.alt = `preview of image ${p.index + 1} at step ${p.step}`;
+  img.dataset.step = p.step;
+  img.onload = () => window.sdTimings.push({ kind: "preview", seq: Number(e.lastEventId), step: p.step,
+    index: p.index, received, shown: Date.now() });
+  img.src = "data:image/png;base64," + p.png;
+}
+
+function image(i) {
+  current.images++;
+  const preview = document.getElementById("preview-" + i.index);
+  if (preview) preview.src = i.url;
+  $("gallery-empty").hidden = true;
+  const li = document.createElement("li");
+  const img = document.createElement("img");
+  img.src = i.url;
+  const prompt = current.resolved ? current.resolved.prompt : "";
+  img.alt = prompt ? `${prompt} (seed ${i.seed})` : `image ${i.index + 1}, seed ${i.seed}`;
+  const caption = document.createElement("span");
+  caption.className = "prompt";
+  caption.textContent = prompt;
+  const meta = document.createElement("span");
+  meta.className = "muted";
+  const r = current.resolved || {};
+  meta.textContent = `seed ${i.seed} · ${i.width}x${i.height} · ${r.steps || "?"} steps ${r.scheduler || ""}`;
+  const use = document.createElement("button");
+  use.type = "button";
+  use.className = "secondary use-seed";
+  use.textContent = "Use this seed";
+  use.onclick = () => { $("seed").value = i.seed; $("seed").focus(); };
+  const link = document.createElement("a");
+  link.href = i.url;
+  link.download = `sdserve-${i.seed}.png`;
+  link.textContent = "Download";
+  li.append(img, caption, meta, use, link);
+  // the latest job first, its images in index order
+  if (current.lastItem && current.lastItem.isConnected) current.lastItem.after(li); else $("gallery").prepend(li);
+  current.lastItem = li;
+}
+
+async function cancel() {
+  if (!current || current.ended) return;
+  $("cancel").disabled = true;
+  try {
+    const r = await fetch(`/v1/jobs/${encodeURIComponent(current.id)}`, { method: "DELETE" });
+    if (!r.ok) $("job-error").textContent = describe(await r.json());
+  } catch (e) {
+    $("job-error").textContent = "The server cannot be reached: " + e.message;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("job-form").addEventListener("submit", submit);
+  $("cancel").addEventListener("click", cancel);
+  for (const f of FIELDS) {
+    $(f).addEventListener("input", () => { $("err-" + f).textContent = ""; $(f).removeAttribute("aria-invalid"); });
+  }
+  loadModel();
+  const m = location.hash.match(/^#job=(.+)$/);
+  if (m) follow(decodeURIComponent(m[1]));
+});
