@@ -23,6 +23,12 @@ public interface StageSettings {
 
     int port();
 
+    /**
+     * The HTTP management port, on {@link #host()}: Prometheus metrics at /q/metrics, liveness and readiness at
+     * /q/health/live and /q/health/ready (each application's properties give its default: 905x beside 5005x).
+     */
+    int managementPort();
+
     /** Largest message the service accepts, in bytes. */
     @WithDefault("67108864")
     int maxMessageBytes();

@@ -1,6 +1,8 @@
 package org.sdserve.common.grpc;
 
 import io.grpc.BindableService;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Metrics;
 import java.lang.System.Logger.Level;
 import java.nio.file.Path;
 import java.util.List;
@@ -33,6 +35,10 @@ public final class RunningStage implements AutoCloseable {
                     settings.maxConnectionAge(),
                     services.apply(core));
             host.serving();
+            // 1 while this process serves its model: a process without the series is not up (or not a stage)
+            Gauge.builder("sd.model.loaded", host, h -> h.notServingReason() == null ? 1 : 0)
+                    .description("1 while the stage serves its model").tag("stage", stage)
+                    .tag("model", model.root().getFileName().toString()).register(Metrics.globalRegistry);
             LOG.log(Level.INFO, "{0}: model {1} loaded and served on {2} in {3} ms", stage, model.root(),
                     host.where(), (System.nanoTime() - t0) / 1_000_000);
             return new RunningStage(core, host);
@@ -44,6 +50,11 @@ public final class RunningStage implements AutoCloseable {
 
     public int port() {
         return host.port();
+    }
+
+    /** null while SERVING, else why not: the process's readiness. */
+    public String notServingReason() {
+        return host.notServingReason();
     }
 
     @Override

@@ -2,18 +2,21 @@ package org.sdserve.common.grpc;
 
 import io.grpc.BindableService;
 import io.grpc.Server;
+import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.micrometer.core.instrument.Metrics;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.sdserve.common.metrics.GrpcServerMetrics;
 
 /**
  * Serves a stage's gRPC services, plus the standard {@code grpc.health.v1.Health} service, on a TCP port or
@@ -59,7 +62,7 @@ public final class ServiceHost implements AutoCloseable {
                 .maxConnectionAge(maxConnectionAge.toMillis(), TimeUnit.MILLISECONDS)
                 .addService(UnparseableRequests.guard(health.getHealthService().bindService()))
                 .addService(UnparseableRequests.guard(ProtoReflectionServiceV1.newInstance().bindService()));
-        services.forEach(s -> b.addService(UnparseableRequests.guard(s.bindService())));
+        services.forEach(s -> b.addService(measured(s)));
         return start(b.build(), health, services, host + ":" + port);
     }
 
@@ -68,8 +71,14 @@ public final class ServiceHost implements AutoCloseable {
         HealthStatusManager health = new HealthStatusManager();
         InProcessServerBuilder b = InProcessServerBuilder.forName(name).maxInboundMessageSize(maxInboundBytes)
                 .addService(UnparseableRequests.guard(health.getHealthService().bindService()));
-        services.forEach(s -> b.addService(UnparseableRequests.guard(s.bindService())));
+        services.forEach(s -> b.addService(measured(s)));
         return start(b.build(), health, services, "in-process:" + name);
+    }
+
+    /** A service with its unparseable requests answered and its calls counted (GrpcServerMetrics). */
+    private static ServerServiceDefinition measured(BindableService s) {
+        return ServerInterceptors.intercept(UnparseableRequests.guard(s.bindService()),
+                new GrpcServerMetrics(Metrics.globalRegistry));
     }
 
     private static ServiceHost start(Server server, HealthStatusManager health, List<BindableService> services,
@@ -109,6 +118,14 @@ public final class ServiceHost implements AutoCloseable {
     /** "" while serving; null before the first serving() or notServing(); else the last reason given. */
     private String notServingBecause;
 
+    /** null while SERVING, else why not (readiness over HTTP reads it). */
+    public synchronized String notServingReason() {
+        if ("".equals(notServingBecause)) {
+            return null;
+        }
+        return notServingBecause == null ? "starting" : notServingBecause;
+    }
+
     /** The bound TCP port (after start), or -1 in-process. */
     public int port() {
         return server.getPort();
@@ -125,12 +142,18 @@ public final class ServiceHost implements AutoCloseable {
      * them finish first).
      */
     public void closeNow() {
+        synchronized (this) {
+            notServingBecause = "shut down";
+        }
         health.enterTerminalState();
         server.shutdownNow();
     }
 
     @Override
     public void close() {
+        synchronized (this) {
+            notServingBecause = "shutting down";
+        }
         health.enterTerminalState();
         server.shutdown();
         try {

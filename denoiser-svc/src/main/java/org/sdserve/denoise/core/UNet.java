@@ -27,6 +27,17 @@ public final class UNet implements AutoCloseable {
     private final int latentChannels;
     private final int contextWidth;
     private final int contextLength; // -1: the graph takes any number of tokens
+    private volatile CallObserver observer = (rows, nanos) -> { };
+
+    /** Hears of every session.run: its rows (batch) and how long it took (the app records them as metrics). */
+    @FunctionalInterface
+    public interface CallObserver {
+        void called(int rows, long nanos);
+    }
+
+    public void observe(CallObserver o) {
+        observer = o;
+    }
     private static final String OUTPUT = "out_sample";
 
     private UNet(OnnxModel model) {
@@ -100,11 +111,14 @@ public final class UNet implements AutoCloseable {
         if (t.length != batch) {
             throw new IllegalArgumentException("one timestep per row: " + batch + " rows, " + t.length + " timesteps");
         }
+        long t0 = System.nanoTime();
         try (OnnxTensor x = model.floatInput("sample", sample);
              OnnxTensor ts = timestepTensor(t);
              OnnxTensor ctx = model.floatInput("encoder_hidden_states", context);
              OrtSession.Result r = model.run(Map.of("sample", x, "timestep", ts, "encoder_hidden_states", ctx))) {
-            return model.floatOutput(r, OUTPUT);
+            FloatTensor out = model.floatOutput(r, OUTPUT);
+            observer.called(batch, System.nanoTime() - t0);
+            return out;
         } catch (OrtException e) {
             throw new IllegalStateException("unet: ONNX Runtime failed: " + e.getMessage(), e);
         }

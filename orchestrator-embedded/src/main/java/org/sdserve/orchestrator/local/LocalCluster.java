@@ -26,7 +26,11 @@ import java.util.stream.Collectors;
  */
 public final class LocalCluster implements AutoCloseable {
     /** One started service process. */
-    public record Service(String module, int port, Process process, Path log) {
+    public record Service(String module, int port, Process process, Path log, int managementPort) {
+        /** Its Prometheus metrics (text format). */
+        public String metricsUrl() {
+            return "http://127.0.0.1:" + managementPort + "/q/metrics";
+        }
     }
 
     /**
@@ -133,14 +137,16 @@ public final class LocalCluster implements AutoCloseable {
         cmd.addAll(List.of("-jar", jar.toString()));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(log.toFile());
+        int management = freePort();
         pb.environment().put(prefix + "_PORT", String.valueOf(port));
+        pb.environment().put(prefix + "_MANAGEMENT_PORT", String.valueOf(management));
         pb.environment().put(prefix + "_MODEL_DIR", model);
         if (prefix.equals("SD_ORCHESTRATOR")) {
             httpPort = freePort();
             pb.environment().put("SD_ORCHESTRATOR_HTTP_PORT", String.valueOf(httpPort));
         }
         pb.environment().putAll(env);
-        Service s = new Service(module, port, pb.start(), log);
+        Service s = new Service(module, port, pb.start(), log, management);
         services.add(s);
         return s;
     }

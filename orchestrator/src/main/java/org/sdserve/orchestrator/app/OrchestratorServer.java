@@ -1,5 +1,6 @@
 package org.sdserve.orchestrator.app;
 
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -22,9 +23,11 @@ public class OrchestratorServer {
     private static final System.Logger LOG = System.getLogger(OrchestratorServer.class.getName());
     @Inject
     OrchestratorConfig config;
+    @Inject
+    MeterRegistry registry;
     private LocalStages embedded;
     private StageClients clients;
-    private ServiceHost host;
+    private volatile ServiceHost host;
     private volatile JobEngine engine;
 
     void start(@Observes StartupEvent event) {
@@ -52,6 +55,7 @@ public class OrchestratorServer {
                 new EngineSettings(config.maxConcurrentJobs(), config.queueDepth(), config.detachGrace(),
                         config.retainFinished(), config.retainedJobs(), config.retainedBytes(),
                         config.checkpointInterval(), config.denoiseAttempts()));
+        JobMetrics.register(registry, engine);
         host = ServiceHost.tcp(config.host(), config.port(), config.maxMessageBytes(), config.maxConnectionAge(),
                 List.of(new DiffusionService(engine)));
         if (config.embedded()) {
@@ -97,5 +101,11 @@ public class OrchestratorServer {
         } else if (clients != null) {
             clients.close();
         }
+    }
+
+    /** null while its gRPC health says SERVING (every stage has a serving replica; not draining), else why not. */
+    String notServingReason() {
+        ServiceHost h = host;
+        return h == null ? "starting" : h.notServingReason();
     }
 }

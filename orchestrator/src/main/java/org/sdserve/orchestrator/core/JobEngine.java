@@ -49,6 +49,7 @@ public final class JobEngine implements AutoCloseable {
     private long finishedBytes; // guarded by lock
     private final Map<String, Job> jobs = new ConcurrentHashMap<>(); // waiting, running and kept finished jobs
     private volatile boolean closed;
+    private volatile JobObserver observer = JobObserver.NONE;
 
     public JobEngine(Stages stages, RequestValidator validator, EngineSettings settings) {
         this.stages = stages;
@@ -80,6 +81,25 @@ public final class JobEngine implements AutoCloseable {
 
     public EngineSettings settings() {
         return settings;
+    }
+
+    /** Who hears of jobs starting and ending (metrics); one at a time, NONE by default. */
+    public void observe(JobObserver o) {
+        observer = o;
+    }
+
+    /** Jobs waiting for a slot now. */
+    public int waitingCount() {
+        synchronized (lock) {
+            return waiting.size();
+        }
+    }
+
+    /** Jobs holding a slot now. */
+    public int runningCount() {
+        synchronized (lock) {
+            return running;
+        }
     }
 
     /**
@@ -274,6 +294,7 @@ public final class JobEngine implements AutoCloseable {
 
     /** On a worker: the pipeline in the job's Context, then the slot goes to the next job, then the job's end. */
     private void execute(Job job) {
+        observer.started(job.startedAt() - job.acceptedAt());
         Throwable failure = null;
         try {
             if (job.context.isCancelled()) {
@@ -361,6 +382,9 @@ public final class JobEngine implements AutoCloseable {
         if (state == Job.State.FAILED) {
             LOG.log(System.Logger.Level.INFO, "job {0} failed: {1}", job.id(), GrpcErrors.toStatus(end));
         }
+        List<JobEvent.Completed> done = job.log.all(JobEvent.Completed.class);
+        observer.ended(state, done.isEmpty() ? Map.of() : done.get(0).stageMs(),
+                job.log.all(JobEvent.Image.class).size());
         synchronized (lock) {
             finished.addLast(job);
             finishedBytes += job.log.bytes();

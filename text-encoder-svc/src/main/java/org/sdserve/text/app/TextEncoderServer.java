@@ -5,17 +5,22 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import org.eclipse.microprofile.health.HealthCheck;
+import org.eclipse.microprofile.health.HealthCheckResponse;
+import org.eclipse.microprofile.health.Readiness;
 import java.util.List;
 import org.sdserve.common.grpc.RunningStage;
+import org.sdserve.common.metrics.ReadinessCheck;
 import org.sdserve.text.core.TextEncoder;
 import org.sdserve.text.grpc.TextEncoderService;
 
 /** The text-encoder-svc process: loads the tokenizer and text encoder, then serves them over gRPC. */
+@Readiness
 @ApplicationScoped
-public class TextEncoderServer {
+public class TextEncoderServer implements HealthCheck {
     @Inject
     TextEncoderConfig config;
-    private RunningStage stage;
+    private volatile RunningStage stage;
 
     void start(@Observes StartupEvent event) {
         stage = RunningStage.start("text-encoder", config, dir -> TextEncoder.load(dir, config.execution()),
@@ -26,5 +31,12 @@ public class TextEncoderServer {
         if (stage != null) {
             stage.close();
         }
+    }
+
+    /** Ready while its gRPC health says SERVING (the model loaded and checked; not draining). */
+    @Override
+    public HealthCheckResponse call() {
+        RunningStage s = stage;
+        return ReadinessCheck.of("text-encoder", s == null ? "starting" : s.notServingReason());
     }
 }

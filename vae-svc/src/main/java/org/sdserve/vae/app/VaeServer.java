@@ -5,17 +5,22 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import org.eclipse.microprofile.health.HealthCheck;
+import org.eclipse.microprofile.health.HealthCheckResponse;
+import org.eclipse.microprofile.health.Readiness;
 import java.util.List;
 import org.sdserve.common.grpc.RunningStage;
+import org.sdserve.common.metrics.ReadinessCheck;
 import org.sdserve.vae.core.Vae;
 import org.sdserve.vae.grpc.VaeService;
 
 /** The vae-svc process: loads the VAE decoder (and encoder), then serves them over gRPC. */
+@Readiness
 @ApplicationScoped
-public class VaeServer {
+public class VaeServer implements HealthCheck {
     @Inject
     VaeConfig config;
-    private RunningStage stage;
+    private volatile RunningStage stage;
 
     void start(@Observes StartupEvent event) {
         stage = RunningStage.start("vae", config, dir -> Vae.load(dir, config.execution()),
@@ -26,5 +31,12 @@ public class VaeServer {
         if (stage != null) {
             stage.close();
         }
+    }
+
+    /** Ready while its gRPC health says SERVING (the model loaded and checked; not draining). */
+    @Override
+    public HealthCheckResponse call() {
+        RunningStage s = stage;
+        return ReadinessCheck.of("vae", s == null ? "starting" : s.notServingReason());
     }
 }
