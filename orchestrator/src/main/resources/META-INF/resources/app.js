@@ -13,6 +13,21 @@ const STAGES = ["text_encoding", "denoising", "decoding"];
 window.sdTimings = [];
 
 let source = null;      // the EventSource of the job followed now
+// A bearer token, when the server asks for one (401): kept in this browser, sent as Authorization, and as
+// ?access_token= where the browser cannot set headers (EventSource, img).
+let token = localStorage.getItem("sd-token") || "";
+const authHeaders = () => (token ? { Authorization: "Bearer " + token } : {});
+const withToken = (url) => (token ? url + (url.includes("?") ? "&" : "?") + "access_token="
+  + encodeURIComponent(token) : url);
+
+/** A 401 or 403 answer: ask for a token next to the form; true when it was one. */
+function needsToken(status, err) {
+  if (status !== 401 && status !== 403) return false;
+  $("token-form").hidden = false;
+  $("err-token").textContent = describe(err);
+  $("token").focus();
+  return true;
+}
 let current = null;     // {id, resolved, seeds, ended}
 
 function showError(field, message) {
@@ -61,8 +76,12 @@ function body() {
 
 async function loadModel() {
   try {
-    const r = await fetch("/v1/model");
+    const r = await fetch("/v1/model", { headers: authHeaders() });
     const m = await r.json();
+    if (needsToken(r.status, m)) {
+      $("model-line").textContent = "this server needs an access token";
+      return;
+    }
     if (!r.ok) throw new Error(describe(m));
     $("model-line").textContent = `model ${m.model}, ${m.default_width}x${m.default_height} by default, sizes in `
       + `multiples of ${m.size_multiple} up to ${m.max_side}`;
@@ -86,9 +105,13 @@ async function submit(event) {
   clearErrors();
   $("generate").disabled = true;
   try {
-    const r = await fetch("/v1/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body()) });
+    const r = await fetch("/v1/jobs", { method: "POST", headers: { "Content-Type": "application/json",
+      ...authHeaders() }, body: JSON.stringify(body()) });
     const answer = await r.json().catch(() => ({ message: `HTTP ${r.status}` }));
+    if (needsToken(r.status, answer)) {
+      $("generate").disabled = false;
+      return;
+    }
     if (!r.ok) {
       showError(answer.field, describe(answer));
       $("generate").disabled = false;
@@ -123,7 +146,7 @@ function follow(id) {
   history.replaceState(null, "", "#job=" + encodeURIComponent(id));
   resetJobPanel(id);
   $("generate").disabled = true;
-  source = new EventSource(`/v1/jobs/${encodeURIComponent(id)}/events`);
+  source = new EventSource(withToken(`/v1/jobs/${encodeURIComponent(id)}/events`));
   const on = (name, f) => source.addEventListener(name, (e) => f(JSON.parse(e.data), e));
   source.onopen = () => { if (!current.ended) $("job-status").textContent = "connected"; };
   source.onerror = () => {
@@ -196,11 +219,11 @@ function preview(p, e) {
 function image(i) {
   current.images++;
   const preview = document.getElementById("preview-" + i.index);
-  if (preview) preview.src = i.url;
+  if (preview) preview.src = withToken(i.url);
   $("gallery-empty").hidden = true;
   const li = document.createElement("li");
   const img = document.createElement("img");
-  img.src = i.url;
+  img.src = withToken(i.url);
   const prompt = current.resolved ? current.resolved.prompt : "";
   img.alt = prompt ? `${prompt} (seed ${i.seed})` : `image ${i.index + 1}, seed ${i.seed}`;
   const caption = document.createElement("span");
@@ -216,7 +239,7 @@ function image(i) {
   use.textContent = "Use this seed";
   use.onclick = () => { $("seed").value = i.seed; $("seed").focus(); };
   const link = document.createElement("a");
-  link.href = i.url;
+  link.href = withToken(i.url);
   link.download = `sdserve-${i.seed}.png`;
   link.textContent = "Download";
   li.append(img, caption, meta, use, link);
@@ -229,7 +252,8 @@ async function cancel() {
   if (!current || current.ended) return;
   $("cancel").disabled = true;
   try {
-    const r = await fetch(`/v1/jobs/${encodeURIComponent(current.id)}`, { method: "DELETE" });
+    const r = await fetch(`/v1/jobs/${encodeURIComponent(current.id)}`, { method: "DELETE",
+      headers: authHeaders() });
     if (!r.ok) $("job-error").textContent = describe(await r.json());
   } catch (e) {
     $("job-error").textContent = "The server cannot be reached: " + e.message;
@@ -239,6 +263,14 @@ async function cancel() {
 document.addEventListener("DOMContentLoaded", () => {
   $("job-form").addEventListener("submit", submit);
   $("cancel").addEventListener("click", cancel);
+  $("token-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    token = $("token").value.trim();
+    localStorage.setItem("sd-token", token);
+    $("err-token").textContent = "";
+    $("token-form").hidden = true;
+    loadModel();
+  });
   for (const f of FIELDS) {
     $(f).addEventListener("input", () => { $("err-" + f).textContent = ""; $(f).removeAttribute("aria-invalid"); });
   }

@@ -68,11 +68,16 @@ class BrowserIT {
     }
 
     static void awaitHttp(String base) throws Exception {
+        awaitUrl(base + "/v1/model");
+    }
+
+    /** Waits until {@code url} answers 200 (gRPC serves before Quarkus opens the HTTP port). */
+    static void awaitUrl(String url) throws Exception {
         HttpClient client = HttpClient.newHttpClient();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (true) { // gRPC serves before Quarkus opens the HTTP port
             try {
-                if (client.send(HttpRequest.newBuilder(URI.create(base + "/v1/model")).build(),
+                if (client.send(HttpRequest.newBuilder(URI.create(url)).build(),
                         HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
                     return;
                 }

@@ -24,6 +24,12 @@ public interface OrchestratorConfig extends StageSettings {
     @WithDefault("8080")
     int httpPort();
 
+    /**
+     * Bearer tokens of the public API (gRPC and HTTP), one per line (auth.Tokens says the format); unset = every
+     * caller is let in (and a warning says so at start-up).
+     */
+    java.util.Optional<String> tokensFile();
+
     /** host:port of each text-encoder-svc replica (distributed mode). */
     @WithDefault("localhost:50051")
     List<String> textEncoder();

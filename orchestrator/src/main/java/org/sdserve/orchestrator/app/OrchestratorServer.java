@@ -1,15 +1,20 @@
 package org.sdserve.orchestrator.app;
 
+import io.grpc.BindableService;
+import io.grpc.ServerInterceptors;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.grpc.StageChannels;
+import org.sdserve.orchestrator.auth.GrpcAuth;
+import org.sdserve.orchestrator.auth.Tokens;
 import org.sdserve.orchestrator.core.EngineSettings;
 import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.Limits;
@@ -29,6 +34,7 @@ public class OrchestratorServer {
     private StageClients clients;
     private volatile ServiceHost host;
     private volatile JobEngine engine;
+    private volatile Tokens tokens;
 
     void start(@Observes StartupEvent event) {
         if (config.healthCheckInterval().isNegative() || config.healthCheckInterval().isZero()) {
@@ -56,8 +62,19 @@ public class OrchestratorServer {
                         config.retainFinished(), config.retainedJobs(), config.retainedBytes(),
                         config.checkpointInterval(), config.denoiseAttempts()));
         JobMetrics.register(registry, engine);
+        tokens = config.tokensFile().map(f -> Tokens.load(Path.of(f))).orElse(null);
+        BindableService diffusion = new DiffusionService(engine);
+        if (tokens != null) {
+            BindableService open = diffusion;
+            GrpcAuth auth = new GrpcAuth(tokens);
+            diffusion = () -> ServerInterceptors.intercept(open, auth);
+            LOG.log(System.Logger.Level.INFO, "the public API takes the {0} bearer token(s) of {1}", tokens.size(),
+                    config.tokensFile().get());
+        } else {
+            LOG.log(System.Logger.Level.WARNING, "the public API takes every caller: no sd.orchestrator.tokens-file");
+        }
         host = ServiceHost.tcp(config.host(), config.port(), config.maxMessageBytes(), config.maxConnectionAge(),
-                List.of(new DiffusionService(engine)));
+                List.of(diffusion));
         if (config.embedded()) {
             host.serving();
         } else {
@@ -70,6 +87,11 @@ public class OrchestratorServer {
                 }
             });
         }
+    }
+
+    /** The bearer tokens the API takes; null = none asked for (every caller let in). */
+    public Tokens tokens() {
+        return tokens;
     }
 
     /** The job engine, for the HTTP adapter; UNAVAILABLE until start-up has built it. */

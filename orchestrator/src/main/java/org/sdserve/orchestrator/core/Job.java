@@ -26,9 +26,11 @@ public final class Job {
     private volatile long startedAt; // nanoTime when a worker took it
     private volatile long endedAt;
     int position; // guarded by the engine's lock: last position told, 0 = none
+    private final String caller;
 
-    Job(String id, GenerateRequest resolved, List<Long> seeds, Context.CancellableContext context) {
+    Job(String id, GenerateRequest resolved, List<Long> seeds, Context.CancellableContext context, String caller) {
         this.id = id;
+        this.caller = caller;
         this.resolved = resolved;
         this.seeds = seeds;
         this.context = context;
@@ -36,6 +38,11 @@ public final class Job {
 
     public String id() {
         return id;
+    }
+
+    /** The name its submitter was counted under ("" without tokens). */
+    public String caller() {
+        return caller;
     }
 
     /** The request with every default filled in. */

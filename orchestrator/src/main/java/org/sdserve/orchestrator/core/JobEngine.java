@@ -47,6 +47,7 @@ public final class JobEngine implements AutoCloseable {
     private int running; // guarded by lock
     private final ArrayDeque<Job> finished = new ArrayDeque<>(); // guarded by lock; oldest first
     private long finishedBytes; // guarded by lock
+    private final Map<String, Integer> activeByCaller = new java.util.HashMap<>(); // guarded by lock: unended jobs
     private final Map<String, Job> jobs = new ConcurrentHashMap<>(); // waiting, running and kept finished jobs
     private volatile boolean closed;
     private volatile JobObserver observer = JobObserver.NONE;
@@ -110,6 +111,14 @@ public final class JobEngine implements AutoCloseable {
      * @param deadline the client's; the job's stage calls stop when it passes, queued or running; null = none
      */
     public Subscription submit(GenerateRequest request, Deadline deadline, JobSubscriber subscriber) {
+        return submit(request, deadline, subscriber, Caller.ANONYMOUS);
+    }
+
+    /**
+     * As {@link #submit(GenerateRequest, Deadline, JobSubscriber)}, counted under {@code caller}: a caller at its
+     * quota of waiting and running jobs is refused with RESOURCE_EXHAUSTED before the job gets an id.
+     */
+    public Subscription submit(GenerateRequest request, Deadline deadline, JobSubscriber subscriber, Caller caller) {
         if (closed) {
             throw Status.UNAVAILABLE.withDescription("the orchestrator is shutting down; retry on another replica")
                     .asRuntimeException();
@@ -122,11 +131,17 @@ public final class JobEngine implements AutoCloseable {
         List<Long> seeds = Arrays.stream(RequestValidator.seeds(resolved)).boxed().toList();
         Context.CancellableContext context = deadline == null ? Context.ROOT.withCancellation()
                 : Context.ROOT.withDeadline(deadline, timers);
-        Job job = new Job(UUID.randomUUID().toString(), resolved, seeds, context);
+        Job job = new Job(UUID.randomUUID().toString(), resolved, seeds, context, caller.name());
         job.emit(new JobEvent.Accepted(job.id(), resolved, seeds));
         Subscription subscription = subscribe(job, 0, subscriber);
         boolean start;
         synchronized (lock) {
+            int active = activeByCaller.getOrDefault(caller.name(), 0);
+            if (caller.maxJobs() > 0 && active >= caller.maxJobs()) {
+                context.cancel(null);
+                throw Status.RESOURCE_EXHAUSTED.withDescription("\"" + caller.name() + "\" has " + active
+                        + " jobs waiting or running, its quota; submit again when one ends").asRuntimeException();
+            }
             start = running < settings.maxConcurrentJobs();
             if (!start && waiting.size() >= settings.queueDepth()) {
                 context.cancel(null);
@@ -134,6 +149,7 @@ public final class JobEngine implements AutoCloseable {
                         + running + " running (sd.orchestrator.queue-depth, max-concurrent-jobs); retry later")
                         .asRuntimeException();
             }
+            activeByCaller.merge(caller.name(), 1, Integer::sum);
             jobs.put(job.id(), job); // before another thread can start it
             if (start) {
                 running++;
@@ -386,6 +402,7 @@ public final class JobEngine implements AutoCloseable {
         observer.ended(state, done.isEmpty() ? Map.of() : done.get(0).stageMs(),
                 job.log.all(JobEvent.Image.class).size());
         synchronized (lock) {
+            activeByCaller.computeIfPresent(job.caller(), (k, n) -> n > 1 ? n - 1 : null);
             finished.addLast(job);
             finishedBytes += job.log.bytes();
             expire(); // before its watchers hear the end: a Watch after it finds the job only if it is kept

@@ -8,6 +8,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.sdserve.common.error.InvalidRequestException;
 import org.sdserve.common.grpc.Calls;
 import org.sdserve.common.grpc.GrpcErrors;
+import org.sdserve.orchestrator.auth.GrpcAuth;
 import org.sdserve.orchestrator.core.Job;
 import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.JobEvent;
@@ -48,7 +49,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
     public void generate(GenerateRequest request, StreamObserver<GenerateEvent> observer) {
         Stream stream = new Stream((ServerCallStreamObserver<GenerateEvent>) observer);
         try {
-            stream.follow(engine.submit(request, Context.current().getDeadline(), stream));
+            stream.follow(engine.submit(request, Context.current().getDeadline(), stream, GrpcAuth.caller()));
         } catch (Throwable t) {
             observer.onError(GrpcErrors.toException(t));
         }

@@ -52,6 +52,8 @@ public class JobsResource {
     OrchestratorServer server;
     @Inject
     com.fasterxml.jackson.databind.ObjectMapper json;
+    @Inject
+    HttpAuth auth;
 
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
@@ -66,10 +68,12 @@ public class JobsResource {
             content = @Content(schema = @Schema(implementation = ApiError.class)))
     @APIResponse(responseCode = "503", description = "a stage cannot be reached, or the orchestrator is draining",
             content = @Content(schema = @Schema(implementation = ApiError.class)))
-    public Response submit(GenerateBody body) {
+    public Response submit(GenerateBody body, @HeaderParam("Authorization") String authorization,
+                           @QueryParam("access_token") String accessToken) {
         InvalidRequestException.require(body != null, "the body must be a JSON object with at least \"prompt\"");
         Accepting accepting = new Accepting();
-        server.engine().submit(body.toProto(), null, accepting).close(); // followed by GET .../events from here on
+        server.engine().submit(body.toProto(), null, accepting, auth.caller(authorization, accessToken))
+                .close(); // followed by GET .../events from here on
         Events.Accepted a = accepting.accepted;
         return Response.created(URI.create("/v1/jobs/" + a.jobId())).entity(a).build();
     }
@@ -81,11 +85,13 @@ public class JobsResource {
             + "Diffusion.Generate, the job's events on this response (see GET /v1/jobs/{id}/events)")
     @APIResponse(responseCode = "200", description = "the event stream, accepted first",
             content = @Content(mediaType = MediaType.SERVER_SENT_EVENTS))
-    public void submitAndFollow(GenerateBody body, @Context SseEventSink sink, @Context Sse sse) {
+    public void submitAndFollow(GenerateBody body, @HeaderParam("Authorization") String authorization,
+                                @QueryParam("access_token") String accessToken, @Context SseEventSink sink,
+                                @Context Sse sse) {
         InvalidRequestException.require(body != null, "the body must be a JSON object with at least \"prompt\"");
         JobEngine engine = server.engine();
         SseStream stream = new SseStream(null, sink, sse, json, TIMERS);
-        stream.follow(engine.submit(body.toProto(), null, stream));
+        stream.follow(engine.submit(body.toProto(), null, stream, auth.caller(authorization, accessToken)));
     }
 
     @GET
