@@ -213,11 +213,15 @@ function policy(objs, { overlay }) {
     for (const c of containers) {
       const where = `container ${c.name}`;
       const ports = new Set((c.ports ?? []).map((p) => p.containerPort));
-      const probePort = (p) => get(p, "grpc.port") ?? get(p, "tcpSocket.port");
-      if (!c.readinessProbe?.grpc) err(d, `${where}: readinessProbe is not a gRPC probe`);
-      else if (!ports.has(c.readinessProbe.grpc.port)) err(d, `${where}: readinessProbe port is not a container port`);
+      const probePort = (p) => get(p, "grpc.port") ?? get(p, "tcpSocket.port") ?? get(p, "httpGet.port");
+      // readiness: the native gRPC probe, or (with TLS on the gRPC port, which kubelet's gRPC probe cannot speak)
+      // the management port's /q/health/ready, which follows the gRPC health
+      const ready = c.readinessProbe;
+      if (!ready?.grpc && get(ready, "httpGet.path") !== "/q/health/ready") {
+        err(d, `${where}: readinessProbe is neither a gRPC probe nor an HTTP probe of /q/health/ready`);
+      } else if (!ports.has(probePort(ready))) err(d, `${where}: readinessProbe port is not a container port`);
       if (!c.livenessProbe) err(d, `${where}: livenessProbe is missing`);
-      else if (!ports.has(probePort(c.livenessProbe))) err(d, `${where}: livenessProbe is not a gRPC or TCP probe on a container port`);
+      else if (!ports.has(probePort(c.livenessProbe))) err(d, `${where}: livenessProbe is not a gRPC, TCP or HTTP probe on a container port`);
       const mounts = new Map((c.volumeMounts ?? []).map((m) => [m.mountPath, m]));
       if (mounts.get("/tmp")?.name !== "tmp") err(d, `${where}: the emptyDir tmp is not mounted at /tmp`);
       const models = mounts.get("/models");
@@ -355,7 +359,8 @@ const NEGATIVE = [
   ["pod running as root", (o) => { den(o).spec.template.spec.securityContext.runAsUser = 0; }, /pod securityContext\.runAsUser is not 10001/],
   ["no seccomp profile", (o) => { delete denC(o).securityContext.seccompProfile; }, /container denoiser: seccompProfile is not RuntimeDefault/],
   ["no liveness probe", (o) => { delete denC(o).livenessProbe; }, /livenessProbe is missing/],
-  ["HTTP readiness probe", (o) => { denC(o).readinessProbe = { httpGet: { path: "/", port: 8080 } }; }, /readinessProbe is not a gRPC probe/],
+  ["HTTP readiness probe of another path", (o) => { denC(o).readinessProbe = { httpGet: { path: "/", port: 8080 } }; }, /readinessProbe is neither a gRPC probe nor an HTTP probe of \/q\/health\/ready/],
+  ["health readiness probe on a port the container does not open", (o) => { denC(o).readinessProbe = { httpGet: { path: "/q/health/ready", port: 9999 } }; }, /readinessProbe port is not a container port/],
   ["Service selector that matches no pods", (o) => { find(o, "Service", "denoiser-headless").spec.selector = { "app.kubernetes.io/name": "denoiser-typo" }; },
     /Service\/denoiser-headless: selector .* matches no Deployment's pods/],
   ["Service targetPort that no container has", (o) => { find(o, "Service", "vae").spec.ports[0].targetPort = "grcp"; },

@@ -29,6 +29,25 @@ public interface StageSettings {
      */
     int managementPort();
 
+    /** TLS on the gRPC port: the server's certificate chain (PEM); with tls-key. Unset = plaintext. */
+    java.util.Optional<String> tlsCert();
+
+    /** Its private key (PEM, PKCS#8). */
+    java.util.Optional<String> tlsKey();
+
+    /** With TLS: a CA that callers' client certificates must chain to (mutual TLS); unset = no client certificate. */
+    java.util.Optional<String> tlsClientCa();
+
+    /** This service's TLS, if configured. */
+    default java.util.Optional<org.sdserve.common.grpc.Tls> tls() {
+        java.util.Optional<org.sdserve.common.grpc.Tls> t = org.sdserve.common.grpc.Tls.of(tlsCert(), tlsKey(),
+                tlsClientCa());
+        if (t.isPresent() && t.get().cert() == null) {
+            throw new IllegalArgumentException("tls-client-ca needs tls-cert and tls-key as well");
+        }
+        return t;
+    }
+
     /** Largest message the service accepts, in bytes. */
     @WithDefault("67108864")
     int maxMessageBytes();

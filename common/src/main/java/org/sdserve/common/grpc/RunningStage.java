@@ -32,8 +32,7 @@ public final class RunningStage implements AutoCloseable {
         C core = load.apply(model);
         try {
             ServiceHost host = ServiceHost.tcp(settings.host(), settings.port(), settings.maxMessageBytes(),
-                    settings.maxConnectionAge(),
-                    services.apply(core));
+                    settings.maxConnectionAge(), settings.tls(), services.apply(core));
             host.serving();
             // 1 while this process serves its model: a process without the series is not up (or not a stage)
             Gauge.builder("sd.model.loaded", host, h -> h.notServingReason() == null ? 1 : 0)

@@ -15,6 +15,7 @@ import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.sdserve.common.metrics.GrpcServerMetrics;
 
@@ -52,6 +53,12 @@ public final class ServiceHost implements AutoCloseable {
      */
     public static ServiceHost tcp(String host, int port, int maxInboundBytes, Duration maxConnectionAge,
                                   List<BindableService> services) {
+        return tcp(host, port, maxInboundBytes, maxConnectionAge, Optional.empty(), services);
+    }
+
+    /** With TLS (then no plaintext call is taken; with the Tls's CA, client certificates are required). */
+    public static ServiceHost tcp(String host, int port, int maxInboundBytes, Duration maxConnectionAge,
+                                  Optional<Tls> tls, List<BindableService> services) {
         if (maxConnectionAge.isNegative() || maxConnectionAge.isZero()) {
             throw new IllegalArgumentException("max-connection-age must be positive, got " + maxConnectionAge);
         }
@@ -62,6 +69,7 @@ public final class ServiceHost implements AutoCloseable {
                 .maxConnectionAge(maxConnectionAge.toMillis(), TimeUnit.MILLISECONDS)
                 .addService(UnparseableRequests.guard(health.getHealthService().bindService()))
                 .addService(UnparseableRequests.guard(ProtoReflectionServiceV1.newInstance().bindService()));
+        tls.ifPresent(t -> b.sslContext(t.server()));
         services.forEach(s -> b.addService(measured(s)));
         return start(b.build(), health, services, host + ":" + port);
     }

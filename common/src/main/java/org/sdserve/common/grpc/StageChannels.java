@@ -96,8 +96,14 @@ public final class StageChannels implements AutoCloseable {
      * than SERVING (client-side health checking, from the service config; grpc-services provides it).
      */
     public static StageChannels tcp(String stage, List<String> addresses, int maxInboundBytes) {
+        return tcp(stage, addresses, maxInboundBytes, java.util.Optional.empty());
+    }
+
+    /** With TLS to every replica (the Tls's CA trusted; its certificate presented, for mutual TLS). */
+    public static StageChannels tcp(String stage, List<String> addresses, int maxInboundBytes,
+                                    java.util.Optional<Tls> tls) {
         return new StageChannels(stage, addresses.stream()
-                .map(a -> new Replica(stage, a, channel(a, maxInboundBytes)))
+                .map(a -> new Replica(stage, a, channel(a, maxInboundBytes, tls)))
                 .toList());
     }
 
@@ -106,9 +112,13 @@ public final class StageChannels implements AutoCloseable {
             "loadBalancingConfig", List.of(java.util.Map.of("round_robin", java.util.Map.of())),
             "healthCheckConfig", java.util.Map.of("serviceName", ""));
 
-    private static ManagedChannel channel(String target, int maxInboundBytes) {
-        NettyChannelBuilder b = NettyChannelBuilder.forTarget(target).usePlaintext()
-                .maxInboundMessageSize(maxInboundBytes);
+    private static ManagedChannel channel(String target, int maxInboundBytes, java.util.Optional<Tls> tls) {
+        NettyChannelBuilder b = NettyChannelBuilder.forTarget(target).maxInboundMessageSize(maxInboundBytes);
+        if (tls.isPresent()) {
+            b.sslContext(tls.get().client());
+        } else {
+            b.usePlaintext();
+        }
         if (target.contains(":///")) {
             b.defaultServiceConfig(POOL_CONFIG);
         }

@@ -174,7 +174,10 @@ public final class OnnxModel implements AutoCloseable {
 
     private final java.util.concurrent.atomic.AtomicLong terminatedRuns = new java.util.concurrent.atomic.AtomicLong();
 
-    /** Runs ended early by their {@link RunStop} since start-up (work given up because its caller had gone). */
+    /**
+     * Runs given up by their {@link RunStop} since start-up (work whose caller had gone): ended early, or not begun
+     * because it had fired already (a deadline that passed while the request was still being read).
+     */
     public long terminatedRuns() {
         return terminatedRuns.get();
     }
@@ -186,6 +189,9 @@ public final class OnnxModel implements AutoCloseable {
     public OrtSession.Result run(Map<String, OnnxTensor> feeds, RunStop stop) throws OrtException {
         if (stop == RunStop.NEVER) {
             return session.run(feeds);
+        }
+        if (stop.stopped()) {
+            terminatedRuns.incrementAndGet();
         }
         stop.check(component);
         try (OrtSession.RunOptions options = new OrtSession.RunOptions()) {

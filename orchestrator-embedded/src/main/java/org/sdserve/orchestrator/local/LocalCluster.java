@@ -15,9 +15,11 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
+import org.sdserve.common.grpc.Tls;
 
 /**
  * The four services as separate processes on this machine (distributed mode on loopback), started from their
@@ -44,13 +46,15 @@ public final class LocalCluster implements AutoCloseable {
     private final List<Service> services = new ArrayList<>();
     private final Service orchestrator;
     private int httpPort; // the orchestrator's HTTP API and web page
+    private final Optional<Tls> tls; // how this class's health checks reach the processes (their CA, a client cert)
 
     /** How many processes of each stage. */
     public record Replicas(int textEncoders, int denoisers, int vaes) {
     }
 
     private LocalCluster(Path root, Path model, Replicas replicas, Path logs, Map<String, String> orchestratorEnv,
-                         Map<String, String> stageEnv) throws IOException {
+                         Map<String, String> stageEnv, Optional<Tls> tls) throws IOException {
+        this.tls = tls;
         Files.createDirectories(logs);
         String m = model.toAbsolutePath().toString();
         List<Service> text = new ArrayList<>();
@@ -79,6 +83,7 @@ public final class LocalCluster implements AutoCloseable {
 
     /** Only the orchestrator, with the three stages in its process (orchestrator-embedded). */
     private LocalCluster(Path root, Path model, Path logs, Map<String, String> env) throws IOException {
+        this.tls = Optional.empty();
         Files.createDirectories(logs);
         orchestrator = start(root, logs, "orchestrator-embedded", "SD_ORCHESTRATOR", model.toAbsolutePath().toString(),
                 env);
@@ -117,8 +122,15 @@ public final class LocalCluster implements AutoCloseable {
     /** With as many processes of each stage as {@code replicas} says. */
     public static LocalCluster start(Path root, Path model, Replicas replicas, Path logs,
                                      Map<String, String> orchestratorEnv, Map<String, String> stageEnv) {
+        return start(root, model, replicas, logs, orchestratorEnv, stageEnv, Optional.empty());
+    }
+
+    /** With TLS on the processes' gRPC ports (set in the environments): {@code tls} is how to check their health. */
+    public static LocalCluster start(Path root, Path model, Replicas replicas, Path logs,
+                                     Map<String, String> orchestratorEnv, Map<String, String> stageEnv,
+                                     Optional<Tls> tls) {
         try {
-            return new LocalCluster(root, model, replicas, logs, orchestratorEnv, stageEnv);
+            return new LocalCluster(root, model, replicas, logs, orchestratorEnv, stageEnv, tls);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -151,14 +163,35 @@ public final class LocalCluster implements AutoCloseable {
         return s;
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
+    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /**
+     * A port that is free now, below Linux's ephemeral range (32768-60999): a process binds its ports seconds after
+     * it is given them (after loading its model), and a port of the ephemeral range can meanwhile become the local
+     * end of some outgoing connection (seen once: "Address already in use" on a management port). Never the same
+     * port twice in this JVM.
+     */
+    public static int freePort() throws IOException {
+        java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int port = random.nextInt(20000, 32000);
+            if (HANDED_OUT.contains(port)) {
+                continue;
+            }
+            try (ServerSocket s = new ServerSocket()) {
+                s.bind(new java.net.InetSocketAddress("127.0.0.1", port));
+            } catch (IOException taken) {
+                continue;
+            }
+            if (HANDED_OUT.add(port)) {
+                return port;
+            }
         }
+        throw new IOException("no free port found in [20000, 32000)");
     }
 
-    private static void awaitServing(Service s) {
-        ManagedChannel ch = NettyChannelBuilder.forAddress("localhost", s.port()).usePlaintext().build();
+    private void awaitServing(Service s) {
+        ManagedChannel ch = channel(s);
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
             while (System.nanoTime() < deadline) {
@@ -184,6 +217,17 @@ public final class LocalCluster implements AutoCloseable {
         } finally {
             ch.shutdownNow();
         }
+    }
+
+    /** A channel to one of its processes, with TLS when the cluster has it. */
+    public ManagedChannel channel(Service s) {
+        NettyChannelBuilder b = NettyChannelBuilder.forAddress("localhost", s.port()).maxInboundMessageSize(64 << 20);
+        if (tls.isPresent()) {
+            b.sslContext(tls.get().client());
+        } else {
+            b.usePlaintext();
+        }
+        return b.build();
     }
 
     public List<Service> services() {

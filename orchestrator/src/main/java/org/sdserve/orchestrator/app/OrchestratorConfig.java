@@ -30,6 +30,14 @@ public interface OrchestratorConfig extends StageSettings {
      */
     java.util.Optional<String> tokensFile();
 
+    /** TLS to the stages (distributed mode): the CA their certificates chain to; unset with the other two = plaintext. */
+    java.util.Optional<String> stageTlsCa();
+
+    /** With the stages' tls-client-ca: the orchestrator's client certificate (PEM) for mutual TLS; with key. */
+    java.util.Optional<String> stageTlsCert();
+
+    java.util.Optional<String> stageTlsKey();
+
     /** host:port of each text-encoder-svc replica (distributed mode). */
     @WithDefault("localhost:50051")
     List<String> textEncoder();

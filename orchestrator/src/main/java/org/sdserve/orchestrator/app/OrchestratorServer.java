@@ -11,8 +11,10 @@ import jakarta.inject.Inject;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.grpc.StageChannels;
+import org.sdserve.common.grpc.Tls;
 import org.sdserve.orchestrator.auth.GrpcAuth;
 import org.sdserve.orchestrator.auth.Tokens;
 import org.sdserve.orchestrator.core.EngineSettings;
@@ -49,9 +51,10 @@ public class OrchestratorServer {
             stages = embedded.stages();
         } else {
             int max = config.maxMessageBytes();
-            clients = new StageClients(StageChannels.tcp("text-encoder", config.textEncoder(), max),
-                    StageChannels.tcp("denoiser", config.denoiser(), max),
-                    StageChannels.tcp("vae", config.vae(), max), timeouts);
+            Optional<Tls> tls = Tls.of(config.stageTlsCert(), config.stageTlsKey(), config.stageTlsCa());
+            clients = new StageClients(StageChannels.tcp("text-encoder", config.textEncoder(), max, tls),
+                    StageChannels.tcp("denoiser", config.denoiser(), max, tls),
+                    StageChannels.tcp("vae", config.vae(), max, tls), timeouts);
             LOG.log(System.Logger.Level.INFO, "stages: text-encoder {0}, denoiser {1}, vae {2}",
                     config.textEncoder(), config.denoiser(), config.vae());
             stages = clients;
@@ -74,7 +77,7 @@ public class OrchestratorServer {
             LOG.log(System.Logger.Level.WARNING, "the public API takes every caller: no sd.orchestrator.tokens-file");
         }
         host = ServiceHost.tcp(config.host(), config.port(), config.maxMessageBytes(), config.maxConnectionAge(),
-                List.of(diffusion));
+                config.tls(), List.of(diffusion));
         if (config.embedded()) {
             host.serving();
         } else {
