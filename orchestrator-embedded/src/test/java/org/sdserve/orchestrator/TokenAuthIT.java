@@ -31,11 +31,13 @@ import org.sdserve.proto.v1.DiffusionGrpc;
 import org.sdserve.proto.v1.GenerateEvent;
 import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.ListJobsRequest;
+import org.sdserve.proto.v1.WatchRequest;
 
 /**
  * Bearer tokens on the packaged orchestrator-embedded application (sd.orchestrator.tokens-file), over gRPC and
  * HTTP alike: no token or an unknown one is UNAUTHENTICATED (401), a token without the method's right
- * PERMISSION_DENIED (403), a token at its job quota RESOURCE_EXHAUSTED; the page stays public.
+ * PERMISSION_DENIED (403), a token at its job quota RESOURCE_EXHAUSTED, another token's job NOT_FOUND without the
+ * "others" right; the page stays public.
  */
 class TokenAuthIT {
     private static final Path ROOT = Path.of(System.getProperty("sd.root", ".."));
@@ -108,10 +110,23 @@ class TokenAuthIT {
         Iterator<GenerateEvent> events = stub(FULL).generate(SMALL);
         String id = events.next().getAccepted().getJobId();
         events.forEachRemaining(e -> { });
-        stub(VIEWER).listJobs(ListJobsRequest.getDefaultInstance());
         assertEquals(Status.Code.PERMISSION_DENIED, status(() -> stub(VIEWER).cancel(CancelRequest.newBuilder()
                 .setJobId(id).build())).getCode());
         stub(FULL).cancel(CancelRequest.newBuilder().setJobId(id).build());
+
+        // a token sees its own jobs; another's only with "others" (full has it through "all")
+        Iterator<GenerateEvent> own = stub(ONE_JOB).generate(SMALL);
+        String ownId = own.next().getAccepted().getJobId();
+        own.forEachRemaining(e -> { });
+        WatchRequest watchOwn = WatchRequest.newBuilder().setJobId(ownId).build();
+        assertTrue(stub(ONE_JOB).watch(watchOwn).hasNext());
+        assertTrue(stub(FULL).watch(watchOwn).hasNext());
+        Status hidden = status(() -> stub(VIEWER).watch(watchOwn).next());
+        assertEquals(Status.Code.NOT_FOUND, hidden.getCode(), "as if there were no such job");
+        assertTrue(stub(VIEWER).listJobs(ListJobsRequest.getDefaultInstance()).getJobsList().isEmpty(),
+                "viewer has no jobs of its own");
+        assertTrue(stub(FULL).listJobs(ListJobsRequest.getDefaultInstance()).getJobsList().stream()
+                .anyMatch(j -> j.getJobId().equals(ownId)));
     }
 
     @Test
@@ -149,8 +164,12 @@ class TokenAuthIT {
                 HttpResponse.BodyHandlers.ofString());
         assertEquals(201, ok.statusCode(), ok.body());
         String id = ok.body().replaceFirst(".*\"job_id\":\"([^\"]+)\".*", "$1");
-        // EventSource cannot set headers: ?access_token= does
+        // another token's job is not there for a token without "others"
         try (SseEvents s = SseEvents.get(HTTP, base + "/v1/jobs/" + id + "/events?access_token=" + VIEWER, null)) {
+            assertEquals(404, s.status);
+        }
+        // EventSource cannot set headers: ?access_token= does
+        try (SseEvents s = SseEvents.get(HTTP, base + "/v1/jobs/" + id + "/events?access_token=" + FULL, null)) {
             assertEquals(200, s.status);
             SseEvents.Event last = null;
             for (SseEvents.Event e = s.next(); e != null; e = s.next()) {

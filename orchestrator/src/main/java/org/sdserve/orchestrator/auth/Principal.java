@@ -29,7 +29,7 @@ public final class Principal {
     }
 
     public Caller caller() {
-        return new Caller(name, maxJobs);
+        return new Caller(name, maxJobs, rights.contains(Right.OTHERS));
     }
 
     /** @throws io.grpc.StatusRuntimeException PERMISSION_DENIED without the right */

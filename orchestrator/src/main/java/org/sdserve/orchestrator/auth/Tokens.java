@@ -23,7 +23,8 @@ import java.util.Set;
  *   web      7f3c...at least 16 characters        generate,watch,cancel,list    jobs=4 rate=2
  *   batch    sha256:9b1e...                       all                           jobs=64
  * </pre>
- * rights: a comma list of generate, watch, cancel, list, or {@code all}; {@code jobs=N} caps its jobs waiting or
+ * rights: a comma list of generate, watch, cancel, list (its own jobs), others (every token's jobs), or {@code all};
+ * {@code jobs=N} caps its jobs waiting or
  * running at once, {@code rate=R} its submissions per second (both unlimited when left out). Tokens are kept only
  * as SHA-256 digests and compared by digest, so a file may hold the digests alone.
  */
@@ -83,7 +84,7 @@ public final class Tokens {
                         rights.add(Right.valueOf(r.toUpperCase(Locale.ROOT)));
                     } catch (IllegalArgumentException e) {
                         throw new IllegalArgumentException(at + ": unknown right \"" + r + "\" (generate, watch, "
-                                + "cancel, list, all)");
+                                + "cancel, list, others, all)");
                     }
                 }
             }

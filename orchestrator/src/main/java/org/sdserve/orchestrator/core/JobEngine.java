@@ -171,7 +171,12 @@ public final class JobEngine implements AutoCloseable {
      * Follows a job from after {@code afterSeq}: what its log still holds, then live events, then its end.
      */
     public Subscription watch(String jobId, long afterSeq, JobSubscriber subscriber) {
-        Subscription subscription = subscribe(find(jobId), afterSeq, subscriber);
+        return watch(jobId, afterSeq, subscriber, Caller.ANONYMOUS);
+    }
+
+    /** As {@link #watch(String, long, JobSubscriber)}, for a job {@code caller} may see. */
+    public Subscription watch(String jobId, long afterSeq, JobSubscriber subscriber, Caller caller) {
+        Subscription subscription = subscribe(find(jobId, caller), afterSeq, subscriber);
         subscription.drain();
         return subscription;
     }
@@ -189,7 +194,12 @@ public final class JobEngine implements AutoCloseable {
      * @return its state when asked: QUEUED or RUNNING when this cancelled it, else the final state it had
      */
     public Job.State cancel(String jobId) {
-        Job job = find(jobId);
+        return cancel(jobId, Caller.ANONYMOUS);
+    }
+
+    /** As {@link #cancel(String)}, for a job {@code caller} may see. */
+    public Job.State cancel(String jobId, Caller caller) {
+        Job job = find(jobId, caller);
         Job.State before = job.state();
         if (!job.isEnded()) {
             job.stop(Status.CANCELLED.withDescription("cancelled by Cancel while "
@@ -204,8 +214,8 @@ public final class JobEngine implements AutoCloseable {
      *
      * @throws io.grpc.StatusRuntimeException NOT_FOUND for an unknown job, or an image it does not have (yet)
      */
-    public JobEvent.Image image(String jobId, int index) {
-        Job job = find(jobId);
+    public JobEvent.Image image(String jobId, int index, Caller caller) {
+        Job job = find(jobId, caller);
         for (JobEvent.Image i : job.log.all(JobEvent.Image.class)) {
             if (i.index() == index) {
                 return i;
@@ -223,8 +233,8 @@ public final class JobEngine implements AutoCloseable {
      *
      * @throws io.grpc.StatusRuntimeException NOT_FOUND for an unknown job, or one that has none (yet)
      */
-    public JobEvent.Latents latents(String jobId) {
-        Job job = find(jobId);
+    public JobEvent.Latents latents(String jobId, Caller caller) {
+        Job job = find(jobId, caller);
         List<JobEvent.Latents> held = job.log.all(JobEvent.Latents.class);
         if (held.isEmpty()) {
             throw Status.NOT_FOUND.withDescription(job.resolved().getLatentsInterval() == 0
@@ -249,11 +259,16 @@ public final class JobEngine implements AutoCloseable {
     }
 
     public Listing list() {
+        return list(Caller.ANONYMOUS);
+    }
+
+    /** The jobs {@code caller} may see (its own, unless it sees all). */
+    public Listing list(Caller caller) {
         List<Job> queue;
         synchronized (lock) {
-            queue = List.copyOf(waiting);
+            queue = waiting.stream().filter(caller::sees).toList();
         }
-        List<Job> held = List.copyOf(jobs.values());
+        List<Job> held = jobs.values().stream().filter(caller::sees).toList();
         List<Job> active = held.stream().filter(j -> j.state() == Job.State.RUNNING)
                 .sorted(Comparator.comparingLong(Job::startedAt)).toList();
         List<Job> done = held.stream().filter(Job::isEnded)
@@ -261,12 +276,12 @@ public final class JobEngine implements AutoCloseable {
         return new Listing(active, queue, done);
     }
 
-    private Job find(String jobId) {
+    private Job find(String jobId, Caller caller) {
         InvalidRequestException.require(!jobId.isEmpty() && jobId.length() <= MAX_JOB_ID,
                 "job_id must be the id of an Accepted event (at most %d characters), got %d characters",
                 MAX_JOB_ID, jobId.length());
         Job job = jobs.get(jobId);
-        if (job == null) {
+        if (job == null || !caller.sees(job)) { // another caller's job: as if there were none
             throw Status.NOT_FOUND.withDescription("no job has id " + jobId + " (it ended more than "
                     + settings.retainFinished() + " ago, or never existed)").asRuntimeException();
         }

@@ -59,7 +59,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
     public void watch(WatchRequest request, StreamObserver<GenerateEvent> observer) {
         Stream stream = new Stream((ServerCallStreamObserver<GenerateEvent>) observer);
         try {
-            stream.follow(engine.watch(request.getJobId(), request.getAfterSeq(), stream));
+            stream.follow(engine.watch(request.getJobId(), request.getAfterSeq(), stream, GrpcAuth.caller()));
         } catch (Throwable t) {
             observer.onError(GrpcErrors.toException(t));
         }
@@ -67,8 +67,8 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
 
     @Override
     public void cancel(CancelRequest request, StreamObserver<CancelResponse> out) {
-        Calls.unary(out, () -> CancelResponse.newBuilder().setState(state(engine.cancel(request.getJobId())))
-                .build());
+        Calls.unary(out, () -> CancelResponse.newBuilder().setState(state(engine.cancel(request.getJobId(),
+                GrpcAuth.caller()))).build());
     }
 
     private static final int MAX_LIST = 1000;
@@ -79,7 +79,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             InvalidRequestException.require(request.getLimit() <= MAX_LIST, "limit must be in [0, %d], got %d",
                     MAX_LIST, request.getLimit());
             int limit = request.getLimit() == 0 ? 100 : request.getLimit();
-            JobEngine.Listing jobs = engine.list();
+            JobEngine.Listing jobs = engine.list(GrpcAuth.caller());
             ListJobsResponse.Builder b = ListJobsResponse.newBuilder().setRunning(jobs.running().size())
                     .setWaiting(jobs.waiting().size()).setFinished(jobs.finished().size());
             add(b, jobs.running(), false, limit);

@@ -111,11 +111,13 @@ public class JobsResource {
                        String lastEventId,
                        @Parameter(description = "as Last-Event-ID, for clients that cannot set headers")
                        @QueryParam("after") String after,
+                       @HeaderParam("Authorization") String authorization,
+                       @QueryParam("access_token") String accessToken,
                        @Context SseEventSink sink, @Context Sse sse) {
         long afterSeq = seq(lastEventId != null ? lastEventId : after);
         JobEngine engine = server.engine();
         SseStream stream = new SseStream(id, sink, sse, json, TIMERS);
-        stream.follow(engine.watch(id, afterSeq, stream));
+        stream.follow(engine.watch(id, afterSeq, stream, auth.caller(authorization, accessToken)));
     }
 
     @DELETE
@@ -125,8 +127,9 @@ public class JobsResource {
             + "running one stops before its next step; an ended job is left as it is. Answers the state it had.")
     @APIResponse(responseCode = "200", content = @Content(schema = @Schema(implementation = JobState.class)))
     @APIResponse(responseCode = "404", content = @Content(schema = @Schema(implementation = ApiError.class)))
-    public JobState cancel(@PathParam("id") String id) {
-        return new JobState(id, Events.state(server.engine().cancel(id)));
+    public JobState cancel(@PathParam("id") String id, @HeaderParam("Authorization") String authorization,
+                           @QueryParam("access_token") String accessToken) {
+        return new JobState(id, Events.state(server.engine().cancel(id, auth.caller(authorization, accessToken))));
     }
 
     @GET
@@ -137,8 +140,10 @@ public class JobsResource {
     @APIResponse(responseCode = "200", content = @Content(mediaType = "image/png"))
     @APIResponse(responseCode = "404", content = @Content(mediaType = MediaType.APPLICATION_JSON,
             schema = @Schema(implementation = ApiError.class)))
-    public Response image(@PathParam("id") String id, @PathParam("index") int index) {
-        JobEvent.Image i = server.engine().image(id, index);
+    public Response image(@PathParam("id") String id, @PathParam("index") int index,
+                          @HeaderParam("Authorization") String authorization,
+                          @QueryParam("access_token") String accessToken) {
+        JobEvent.Image i = server.engine().image(id, index, auth.caller(authorization, accessToken));
         return Response.ok(i.png().toByteArray(), "image/png").header("Cache-Control", "private, max-age=3600")
                 .header("Content-Disposition", "inline; filename=\"" + id + "-" + index + "-seed" + i.seed() + ".png\"")
                 .build();
@@ -154,8 +159,9 @@ public class JobsResource {
     @APIResponse(responseCode = "200", content = @Content(mediaType = "application/octet-stream"))
     @APIResponse(responseCode = "404", content = @Content(mediaType = MediaType.APPLICATION_JSON,
             schema = @Schema(implementation = ApiError.class)))
-    public Response latents(@PathParam("id") String id) {
-        JobEvent.Latents l = server.engine().latents(id);
+    public Response latents(@PathParam("id") String id, @HeaderParam("Authorization") String authorization,
+                            @QueryParam("access_token") String accessToken) {
+        JobEvent.Latents l = server.engine().latents(id, auth.caller(authorization, accessToken));
         return Response.ok(Npy.of(l.latents()), "application/octet-stream")
                 .header("X-Latents-Step", l.step()).header("X-Latents-Final", l.last())
                 .header("Content-Disposition", "attachment; filename=\"" + id + "-step" + l.step() + ".npy\"")
@@ -165,10 +171,11 @@ public class JobsResource {
     @GET
     @Produces(MediaType.APPLICATION_JSON)
     @Operation(summary = "List jobs", description = "As Diffusion.ListJobs: running, then waiting, then finished")
-    public JobList list(@QueryParam("limit") Integer limit) {
+    public JobList list(@QueryParam("limit") Integer limit, @HeaderParam("Authorization") String authorization,
+                        @QueryParam("access_token") String accessToken) {
         int n = limit == null ? 100 : limit;
         InvalidRequestException.require(n >= 0 && n <= MAX_LIST, "limit must be in [0, %d], got %d", MAX_LIST, n);
-        JobEngine.Listing jobs = server.engine().list();
+        JobEngine.Listing jobs = server.engine().list(auth.caller(authorization, accessToken));
         List<JobInfo> out = new ArrayList<>();
         add(out, jobs.running(), false, n);
         add(out, jobs.waiting(), true, n);

@@ -63,7 +63,8 @@ class TokensTest {
     void badFilesNameTheLineAndNeverQuoteAToken() {
         String[][] cases = {
             {"web short generate", "tokens line 1: the token of web is shorter than 16 characters"},
-            {"web " + WEB + " generate,fly", "tokens line 1: unknown right \"fly\" (generate, watch, cancel, list, all)"},
+            {"web " + WEB + " generate,fly",
+                "tokens line 1: unknown right \"fly\" (generate, watch, cancel, list, others, all)"},
             {"web " + WEB, "tokens line 1: expected NAME TOKEN RIGHTS [jobs=N] [rate=R]"},
             {"web " + WEB + " all jobs=x", "tokens line 1: expected jobs=N or rate=R, got jobs=x"},
             {"web sha256:abc all", "tokens line 1: sha256: must be followed by 64 hex digits"},
