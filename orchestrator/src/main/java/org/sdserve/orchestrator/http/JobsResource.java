@@ -91,7 +91,12 @@ public class JobsResource {
         InvalidRequestException.require(body != null, "the body must be a JSON object with at least \"prompt\"");
         JobEngine engine = server.engine();
         SseStream stream = new SseStream(null, sink, sse, json, TIMERS);
-        stream.follow(engine.submit(body.toProto(), null, stream, auth.caller(authorization, accessToken)));
+        try {
+            stream.follow(engine.submit(body.toProto(), null, stream, auth.caller(authorization, accessToken)));
+        } catch (RuntimeException e) {
+            stream.abandon();
+            throw e;
+        }
     }
 
     @GET
@@ -117,7 +122,12 @@ public class JobsResource {
         long afterSeq = seq(lastEventId != null ? lastEventId : after);
         JobEngine engine = server.engine();
         SseStream stream = new SseStream(id, sink, sse, json, TIMERS);
-        stream.follow(engine.watch(id, afterSeq, stream, auth.caller(authorization, accessToken)));
+        try {
+            stream.follow(engine.watch(id, afterSeq, stream, auth.caller(authorization, accessToken)));
+        } catch (RuntimeException e) {
+            stream.abandon();
+            throw e;
+        }
     }
 
     @DELETE

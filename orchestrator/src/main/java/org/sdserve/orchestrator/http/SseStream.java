@@ -71,6 +71,11 @@ final class SseStream implements JobSubscriber {
         }
     }
 
+    /** The job could not be followed (an unknown id, a refused submission): nothing to keep alive. */
+    void abandon() {
+        keepAlive.cancel(false);
+    }
+
     private void left() {
         keepAlive.cancel(false);
         Subscription s;
