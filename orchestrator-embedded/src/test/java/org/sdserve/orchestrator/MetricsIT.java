@@ -26,7 +26,8 @@ import org.sdserve.proto.v1.GenerateRequest;
 /**
  * Each service's management port, on the packaged processes (text encoder, denoiser, VAE, orchestrator): its
  * Prometheus metrics change as jobs run (calls by method and status, steps, UNet calls and their rows, jobs and
- * images), and its readiness follows its gRPC health (the orchestrator is not ready while a stage is down).
+ * images), its readiness follows its gRPC health (the orchestrator is not ready while a stage is down), and the
+ * denoiser's log names the job of each call.
  */
 class MetricsIT {
     private static final Path ROOT = Path.of(System.getProperty("sd.root", ".."));
@@ -76,14 +77,17 @@ class MetricsIT {
             Map<String, Double> d0 = scrape(denoiser);
             Map<String, Double> v0 = scrape(vae);
             Map<String, Double> o0 = scrape(orchestrator);
+            List<String> jobIds = new java.util.ArrayList<>();
 
             ManagedChannel ch = NettyChannelBuilder.forAddress("localhost", orchestrator.port()).usePlaintext()
                     .maxInboundMessageSize(64 << 20).build();
             try {
                 for (int i = 0; i < 3; i++) {
-                    DiffusionGrpc.newBlockingStub(ch).withDeadlineAfter(60, TimeUnit.SECONDS).generate(
+                    var events = DiffusionGrpc.newBlockingStub(ch).withDeadlineAfter(60, TimeUnit.SECONDS).generate(
                             GenerateRequest.newBuilder().setPrompt("a red circle on a blue background").setSeed(i)
-                                    .setSteps(10).setNumImages(2).build()).forEachRemaining(e -> { });
+                                    .setSteps(10).setNumImages(2).build());
+                    jobIds.add(events.next().getAccepted().getJobId());
+                    events.forEachRemaining(e -> { });
                 }
                 assertThrows(StatusRuntimeException.class, () -> DiffusionGrpc.newBlockingStub(ch)
                         .withDeadlineAfter(10, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
@@ -124,6 +128,12 @@ class MetricsIT {
             java.util.regex.Matcher names = java.util.regex.Pattern.compile("\\b(?:sd|grpc)_[a-z_]+").matcher(queries);
             while (names.find()) {
                 assertTrue(exported.contains(names.group()), names.group() + " is queried but not exported");
+            }
+
+            // the denoiser's log names each job (the orchestrator sends its id in sd-job-id)
+            String denoiserLog = Files.readString(denoiser.log());
+            for (String id : jobIds) {
+                assertTrue(denoiserLog.contains("job " + id + ": denoised 2 image(s), 10 steps"), denoiserLog);
             }
 
             for (LocalCluster.Service s : cluster.services()) {

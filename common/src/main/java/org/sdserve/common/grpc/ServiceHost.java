@@ -83,9 +83,12 @@ public final class ServiceHost implements AutoCloseable {
         return start(b.build(), health, services, "in-process:" + name);
     }
 
-    /** A service with its unparseable requests answered and its calls counted (GrpcServerMetrics). */
+    /**
+     * A service with its unparseable requests answered, its calls counted (GrpcServerMetrics) and the job id they
+     * carry in their Context (JobIds).
+     */
     private static ServerServiceDefinition measured(BindableService s) {
-        return ServerInterceptors.intercept(UnparseableRequests.guard(s.bindService()),
+        return ServerInterceptors.intercept(UnparseableRequests.guard(s.bindService()), JobIds.server(),
                 new GrpcServerMetrics(Metrics.globalRegistry));
     }
 

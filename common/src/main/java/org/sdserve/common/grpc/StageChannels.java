@@ -113,7 +113,8 @@ public final class StageChannels implements AutoCloseable {
             "healthCheckConfig", java.util.Map.of("serviceName", ""));
 
     private static ManagedChannel channel(String target, int maxInboundBytes, java.util.Optional<Tls> tls) {
-        NettyChannelBuilder b = NettyChannelBuilder.forTarget(target).maxInboundMessageSize(maxInboundBytes);
+        NettyChannelBuilder b = NettyChannelBuilder.forTarget(target).maxInboundMessageSize(maxInboundBytes)
+                .intercept(JobIds.client());
         if (tls.isPresent()) {
             b.sslContext(tls.get().client());
         } else {
@@ -132,7 +133,8 @@ public final class StageChannels implements AutoCloseable {
     /** In-process replicas, one per server name (tests of balancing and failover without sockets). */
     public static StageChannels inProcess(String stage, List<String> names, int maxInboundBytes) {
         return new StageChannels(stage, names.stream().map(n -> new Replica(stage, "in-process:" + n,
-                InProcessChannelBuilder.forName(n).maxInboundMessageSize(maxInboundBytes).build())).toList());
+                InProcessChannelBuilder.forName(n).maxInboundMessageSize(maxInboundBytes).intercept(JobIds.client())
+                        .build())).toList());
     }
 
     /**

@@ -19,6 +19,7 @@ import org.sdserve.denoise.batch.BatchSettings;
 import org.sdserve.proto.v1.Batching;
 import org.sdserve.common.grpc.Calls;
 import org.sdserve.common.grpc.GrpcErrors;
+import org.sdserve.common.grpc.JobIds;
 import org.sdserve.common.tensor.FloatTensor;
 import org.sdserve.common.tensor.TensorCodec;
 import org.sdserve.denoise.core.DenoiseJob;
@@ -69,6 +70,7 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
     public void denoise(DenoiseRequest request, StreamObserver<DenoiseEvent> out) {
         ServerCallStreamObserver<DenoiseEvent> call = (ServerCallStreamObserver<DenoiseEvent>) out;
         Context context = Context.current(); // the caller's deadline and cancellation, seen from any thread
+        String jobPrefix = JobIds.logPrefix(); // "job ID: " when the orchestrator sent one
         call.setOnCancelHandler(() -> { }); // later sends are dropped instead of thrown; the run sees cancelled()
         long t0 = System.nanoTime();
         AtomicInteger done = new AtomicInteger();
@@ -111,7 +113,8 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
             if (error != null) {
                 Throwable t = error instanceof java.util.concurrent.CompletionException c ? c.getCause() : error;
                 if (call.isCancelled() || context.isCancelled()) {
-                    LOG.log(System.Logger.Level.INFO, "denoise cancelled by the caller after step {0}", done.get());
+                    LOG.log(System.Logger.Level.INFO, "{0}denoise cancelled by the caller after step {1}", jobPrefix,
+                            done.get());
                 } else {
                     out.onError(GrpcErrors.toException(t));
                 }
@@ -120,7 +123,7 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
             out.onNext(DenoiseEvent.newBuilder()
                     .setLatents(Latents.newBuilder().setLatents(TensorCodec.encode(latents))).build());
             out.onCompleted();
-            LOG.log(System.Logger.Level.INFO, "denoised {0} image(s), {1} steps of {2}, in {3} ms",
+            LOG.log(System.Logger.Level.INFO, "{0}denoised {1} image(s), {2} steps of {3}, in {4} ms", jobPrefix,
                     job.seeds().length, done.get() - job.startStep(), job.scheduler(),
                     (System.nanoTime() - t0) / 1_000_000);
         });

@@ -21,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.sdserve.common.error.InvalidRequestException;
 import org.sdserve.common.grpc.GrpcErrors;
+import org.sdserve.common.grpc.JobIds;
 import org.sdserve.proto.v1.GenerateRequest;
 
 /**
@@ -129,9 +130,11 @@ public final class JobEngine implements AutoCloseable {
         }
         GenerateRequest resolved = validator.resolve(request, stages.description());
         List<Long> seeds = Arrays.stream(RequestValidator.seeds(resolved)).boxed().toList();
-        Context.CancellableContext context = deadline == null ? Context.ROOT.withCancellation()
-                : Context.ROOT.withDeadline(deadline, timers);
-        Job job = new Job(UUID.randomUUID().toString(), resolved, seeds, context, caller.name());
+        String id = UUID.randomUUID().toString();
+        Context base = Context.ROOT.withValue(JobIds.KEY, id); // its stage calls carry the id (stage logs name it)
+        Context.CancellableContext context = deadline == null ? base.withCancellation()
+                : base.withDeadline(deadline, timers);
+        Job job = new Job(id, resolved, seeds, context, caller.name());
         job.emit(new JobEvent.Accepted(job.id(), resolved, seeds));
         Subscription subscription = subscribe(job, 0, subscriber);
         boolean start;
