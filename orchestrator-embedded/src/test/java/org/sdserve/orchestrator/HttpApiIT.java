@@ -303,6 +303,26 @@ class HttpApiIT {
                 + "stale: copy orchestrator/target/openapi/openapi.json (written by the build) over it");
     }
 
+    /** Embedded mode: the in-process denoiser's meters are on the process's management port too. */
+    @Test
+    void embeddedModeExportsTheDenoisersMetrics() throws Exception {
+        String id = submit("{\"prompt\": \"a red circle\", \"steps\": 3}");
+        try (SseEvents s = SseEvents.get(http, base + "/v1/jobs/" + id + "/events", null)) {
+            all(s);
+        }
+        HttpResponse<String> m = http.send(HttpRequest.newBuilder(URI.create(server.orchestrator().metricsUrl()))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, m.statusCode());
+        // at least this job's: 3 steps, 3 UNet calls, 1 completed job
+        Map<String, Double> atLeast = Map.of("sd_unet_call_duration_seconds_count", 3.0, "sd_denoise_steps_total", 3.0,
+                "sd_jobs_ended_total{state=\"completed\"}", 1.0);
+        for (Map.Entry<String, Double> e : atLeast.entrySet()) {
+            String line = m.body().lines().filter(l -> l.startsWith(e.getKey() + " ")).findFirst().orElse(null);
+            assertNotNull(line, e.getKey() + " is not exported");
+            assertTrue(Double.parseDouble(line.substring(e.getKey().length() + 1)) >= e.getValue(), line);
+        }
+    }
+
     @Test
     void thePageAndItsFilesAreServed() throws Exception {
         HttpResponse<String> page = get("/");

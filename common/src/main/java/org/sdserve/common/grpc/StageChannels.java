@@ -240,6 +240,19 @@ public final class StageChannels implements AutoCloseable {
         }
     }
 
+    /**
+     * grpc-netty reports a write to a connection the peer has just closed as UNKNOWN "channel closed" (its
+     * ClosedChannelException mapping), not UNAVAILABLE: it is the same event (the replica went away), so it is
+     * treated as one, to be failed over and resumed (seen once when a VAE replica was killed mid-job).
+     */
+    static Status transportLost(Status status) {
+        boolean closed = status.getCode() == Status.Code.UNKNOWN
+                && (status.getCause() instanceof java.nio.channels.ClosedChannelException
+                || "channel closed".equals(status.getDescription()));
+        return closed ? Status.UNAVAILABLE.withDescription("the connection closed under the call (channel closed)")
+                .withCause(status.getCause()) : status;
+    }
+
     /** Prefixes the description of an UNAVAILABLE status with the stage and replica it came from. */
     private record NameOnUnavailable(String who, Runnable onUnavailable) implements ClientInterceptor {
         @Override
@@ -250,6 +263,7 @@ public final class StageChannels implements AutoCloseable {
                     super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
                         @Override
                         public void onClose(Status status, Metadata trailers) {
+                            status = transportLost(status);
                             if (status.getCode() == Status.Code.UNAVAILABLE) {
                                 onUnavailable.run();
                             }

@@ -64,6 +64,20 @@ class StageChannelsTest {
         }
     }
 
+    /** grpc-netty's "UNKNOWN: channel closed" (a write to a connection the replica closed) is a lost replica. */
+    @Test
+    void aClosedChannelIsTheReplicaGoneNotAnUnknownError() {
+        Status closed = StageChannels.transportLost(Status.UNKNOWN.withDescription("channel closed")
+                .withCause(new java.nio.channels.ClosedChannelException()));
+        assertEquals(Status.Code.UNAVAILABLE, closed.getCode());
+        assertEquals(Status.Code.UNAVAILABLE, StageChannels.transportLost(Status.UNKNOWN
+                .withDescription("channel closed")).getCode(), "relayed without its cause");
+        assertEquals(Status.Code.UNKNOWN, StageChannels.transportLost(Status.UNKNOWN.withDescription("boom"))
+                .getCode());
+        assertEquals(Status.Code.INTERNAL, StageChannels.transportLost(Status.INTERNAL
+                .withDescription("channel closed")).getCode());
+    }
+
     @Test
     void replicasThatDoNotServeAreSkippedUntilTheyServe() throws Exception {
         int dead = closedPort();

@@ -1,10 +1,6 @@
 package org.sdserve.denoise.app;
 
-import io.micrometer.core.instrument.DistributionSummary;
-import io.micrometer.core.instrument.FunctionCounter;
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -14,10 +10,8 @@ import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.Readiness;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.sdserve.common.grpc.RunningStage;
 import org.sdserve.common.metrics.ReadinessCheck;
-import org.sdserve.denoise.batch.StepBatcher;
 import org.sdserve.denoise.core.Denoiser;
 import org.sdserve.denoise.core.MemoryBudget;
 import org.sdserve.denoise.grpc.DenoiserService;
@@ -40,29 +34,8 @@ public class DenoiserServer implements HealthCheck {
                 denoiser -> List.of(new DenoiserService(denoiser, config.progressInterval())));
     }
 
-    /**
-     * The denoiser's metrics (Prometheus names): sd_unet_call_duration_seconds (histogram) and sd_unet_call_rows
-     * (rows per session.run: how well step-level batching merges jobs), sd_denoise_steps_total (steps run, over all
-     * jobs: rate() is steps per second), sd_denoiser_rows_in_flight (rows of the jobs being denoised: the load an
-     * autoscaler reads), sd_denoiser_memory_budget_bytes.
-     */
     private Denoiser measured(Denoiser d) {
-        Timer calls = Timer.builder("sd.unet.call.duration").description("UNet session.run calls")
-                .publishPercentileHistogram().register(registry);
-        DistributionSummary rows = DistributionSummary.builder("sd.unet.call.rows")
-                .description("rows per UNet call (2 per guided image; more when jobs share a call)")
-                .publishPercentileHistogram().maximumExpectedValue(64.0).register(registry);
-        d.unet().observe((n, nanos) -> {
-            calls.record(nanos, TimeUnit.NANOSECONDS);
-            rows.record(n);
-        });
-        FunctionCounter.builder("sd.denoise.steps", d, Denoiser::stepsRun).description("denoising steps run, all jobs")
-                .register(registry);
-        d.batcher().ifPresent(b -> Gauge.builder("sd.denoiser.rows.in.flight", b, StepBatcher::rowsInFlight)
-                .description("UNet rows of the jobs being denoised now").register(registry));
-        Gauge.builder("sd.denoiser.memory.budget", d, x -> x.memory() == null ? 0 : x.memory().budget())
-                .baseUnit("bytes").description("activation memory this replica admits jobs against (0 = off)")
-                .register(registry);
+        DenoiserMetrics.register(registry, d);
         return d;
     }
 

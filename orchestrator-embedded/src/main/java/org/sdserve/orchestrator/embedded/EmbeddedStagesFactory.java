@@ -1,7 +1,9 @@
 package org.sdserve.orchestrator.embedded;
 
+import io.micrometer.core.instrument.Metrics;
 import java.nio.file.Path;
 import org.sdserve.common.model.ModelDirectory;
+import org.sdserve.denoise.app.DenoiserMetrics;
 import org.sdserve.orchestrator.app.LocalStages;
 import org.sdserve.orchestrator.app.OrchestratorConfig;
 import org.sdserve.orchestrator.grpc.StageClients;
@@ -10,7 +12,10 @@ import org.sdserve.orchestrator.grpc.StageClients;
 public final class EmbeddedStagesFactory implements LocalStages.Factory {
     @Override
     public LocalStages start(OrchestratorConfig config, StageClients.Timeouts timeouts) {
-        return EmbeddedStages.start(ModelDirectory.open(Path.of(config.modelDir())), config.execution(),
-                config.noiseKernel(), config.maxMessageBytes(), timeouts);
+        EmbeddedStages stages = EmbeddedStages.start(ModelDirectory.open(Path.of(config.modelDir())),
+                config.execution(), config.noiseKernel(), config.maxMessageBytes(), timeouts);
+        // the in-process denoiser's meters on the process's registry (Quarkus' Prometheus one joins the global)
+        DenoiserMetrics.register(Metrics.globalRegistry, stages.denoiser());
+        return stages;
     }
 }
