@@ -257,26 +257,49 @@ public final class JobEngine implements AutoCloseable {
         return stages.description();
     }
 
-    /** The jobs held now: running ones by start, waiting ones in queue order, finished ones the latest first. */
-    public record Listing(List<Job> running, List<Job> waiting, List<Job> finished) {
+    /** Most jobs one listing holds, and how many it holds when asked for 0. */
+    public static final int MAX_LIST = 1000;
+    public static final int DEFAULT_LIST = 100;
+
+    /** A listed job and its place in the whole queue (1 = next to start; 0 = not waiting). */
+    public record Listed(Job job, int position) {
     }
 
-    public Listing list() {
-        return list(Caller.ANONYMOUS);
+    /**
+     * Jobs held now, as ListJobs shows them: running ones by start, waiting ones in queue order, finished ones the
+     * latest first, at most {@code limit} in all; and how many of each there are, listed or not.
+     */
+    public record Listing(List<Listed> jobs, int running, int waiting, int finished) {
     }
 
-    /** The jobs {@code caller} may see (its own, unless it sees all). */
-    public Listing list(Caller caller) {
-        List<Job> queue;
+    /**
+     * The jobs {@code caller} may see (its own, unless it sees all); waiting ones keep their position in the whole
+     * queue.
+     *
+     * @param limit 0 = {@link #DEFAULT_LIST}; at most {@link #MAX_LIST}
+     */
+    public Listing list(Caller caller, long limit) {
+        InvalidRequestException.require(limit >= 0 && limit <= MAX_LIST, "limit must be in [0, %d], got %d",
+                MAX_LIST, limit);
+        int n = limit == 0 ? DEFAULT_LIST : (int) limit;
+        List<Listed> queue = new ArrayList<>();
         synchronized (lock) {
-            queue = waiting.stream().filter(caller::sees).toList();
+            for (int i = 0; i < waiting.size(); i++) {
+                if (caller.sees(waiting.get(i))) {
+                    queue.add(new Listed(waiting.get(i), i + 1));
+                }
+            }
         }
         List<Job> held = jobs.values().stream().filter(caller::sees).toList();
-        List<Job> active = held.stream().filter(j -> j.state() == Job.State.RUNNING)
-                .sorted(Comparator.comparingLong(Job::startedAt)).toList();
-        List<Job> done = held.stream().filter(Job::isEnded)
-                .sorted(Comparator.comparingLong(Job::endedAt).reversed()).toList();
-        return new Listing(active, queue, done);
+        List<Listed> active = held.stream().filter(j -> j.state() == Job.State.RUNNING)
+                .sorted(Comparator.comparingLong(Job::startedAt)).map(j -> new Listed(j, 0)).toList();
+        List<Listed> done = held.stream().filter(Job::isEnded)
+                .sorted(Comparator.comparingLong(Job::endedAt).reversed()).map(j -> new Listed(j, 0)).toList();
+        List<Listed> listed = new ArrayList<>(active);
+        listed.addAll(queue);
+        listed.addAll(done);
+        return new Listing(List.copyOf(listed.subList(0, Math.min(n, listed.size()))), active.size(), queue.size(),
+                done.size());
     }
 
     private Job find(String jobId, Caller caller) {

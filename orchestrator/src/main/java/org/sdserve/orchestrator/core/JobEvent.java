@@ -7,8 +7,8 @@ import org.sdserve.proto.v1.GenerateRequest;
 
 /**
  * What a job tells its watchers, in its log's order: Accepted first, Queued while it waits, Progress per stage
- * step, Previews and Latents when asked for, one Image per image, Completed last (or the log ends with a failure). Transport
- * adapters map these to their wire format (gRPC today, HTTP/SSE next).
+ * step, Previews and Latents when asked for, one Image per image, Completed last (or the log ends with a failure).
+ * Transport adapters map these to their wire format (gRPC, HTTP/SSE).
  */
 public sealed interface JobEvent {
     /** The pipeline's stages, in order. */

@@ -91,12 +91,6 @@ final class Pipeline {
     }
 
     /**
-     * The Denoise call, relaying its steps; when the stream breaks (UNAVAILABLE: the replica died, or drained past
-     * its grace) the job continues on another replica from its last checkpoint, or from the start when it has
-     * none, up to {@link #denoiseAttempts} calls. Seeded noise and exact checkpoints make the result the same;
-     * steps already reported are not reported again.
-     */
-    /**
      * Checkpoints serve both resume and the job's latent snapshots: the call checkpoints at every multiple of the
      * greatest common divisor of the two intervals (0 = that one is off).
      */
@@ -108,6 +102,12 @@ final class Pipeline {
                 .intValue();
     }
 
+    /**
+     * The Denoise call, relaying its steps; when the stream breaks (UNAVAILABLE: the replica died, or drained past
+     * its grace) the job continues on another replica from its last checkpoint, or from the start when it has
+     * none, up to {@link #denoiseAttempts} calls. Seeded noise and exact checkpoints make the result the same;
+     * steps already reported are not reported again.
+     */
     private Tensor denoise(Job job, DenoiseRequest request, long start) {
         int latentsInterval = job.resolved().getLatentsInterval();
         Checkpoint last = null;

@@ -3,9 +3,7 @@ package org.sdserve.orchestrator.grpc;
 import io.grpc.Context;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.sdserve.common.error.InvalidRequestException;
 import org.sdserve.common.grpc.Calls;
 import org.sdserve.common.grpc.GrpcErrors;
 import org.sdserve.orchestrator.auth.GrpcAuth;
@@ -71,36 +69,25 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
                 GrpcAuth.caller()))).build());
     }
 
-    private static final int MAX_LIST = 1000;
-
     @Override
     public void listJobs(ListJobsRequest request, StreamObserver<ListJobsResponse> out) {
         Calls.unary(out, () -> {
-            InvalidRequestException.require(request.getLimit() <= MAX_LIST, "limit must be in [0, %d], got %d",
-                    MAX_LIST, request.getLimit());
-            int limit = request.getLimit() == 0 ? 100 : request.getLimit();
-            JobEngine.Listing jobs = engine.list(GrpcAuth.caller());
-            ListJobsResponse.Builder b = ListJobsResponse.newBuilder().setRunning(jobs.running().size())
-                    .setWaiting(jobs.waiting().size()).setFinished(jobs.finished().size());
-            add(b, jobs.running(), false, limit);
-            add(b, jobs.waiting(), true, limit);
-            add(b, jobs.finished(), false, limit);
+            JobEngine.Listing jobs = engine.list(GrpcAuth.caller(), Integer.toUnsignedLong(request.getLimit()));
+            ListJobsResponse.Builder b = ListJobsResponse.newBuilder().setRunning(jobs.running())
+                    .setWaiting(jobs.waiting()).setFinished(jobs.finished());
+            for (JobEngine.Listed l : jobs.jobs()) {
+                Job j = l.job();
+                JobInfo.Builder info = JobInfo.newBuilder().setJobId(j.id()).setState(state(j.state()))
+                        .setPriority(j.resolved().getPriority()).setPosition(l.position()).setAgeMs(j.ageMs())
+                        .setWatchers(j.watchers());
+                JobEvent.Progress p = j.lastProgress();
+                if (p != null) {
+                    info.setStage(stage(p.stage())).setStep(p.step()).setTotalSteps(p.totalSteps());
+                }
+                b.addJobs(info);
+            }
             return b.build();
         });
-    }
-
-    private static void add(ListJobsResponse.Builder b, List<Job> jobs, boolean queue, int limit) {
-        for (int i = 0; i < jobs.size() && b.getJobsCount() < limit; i++) {
-            Job j = jobs.get(i);
-            JobInfo.Builder info = JobInfo.newBuilder().setJobId(j.id()).setState(state(j.state()))
-                    .setPriority(j.resolved().getPriority()).setPosition(queue ? i + 1 : 0).setAgeMs(j.ageMs())
-                    .setWatchers(j.watchers());
-            JobEvent.Progress p = j.lastProgress();
-            if (p != null) {
-                info.setStage(stage(p.stage())).setStep(p.step()).setTotalSteps(p.totalSteps());
-            }
-            b.addJobs(info);
-        }
     }
 
     private static JobState state(Job.State s) {

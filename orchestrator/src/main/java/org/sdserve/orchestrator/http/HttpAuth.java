@@ -10,7 +10,6 @@ import org.sdserve.orchestrator.app.OrchestratorServer;
 import org.sdserve.orchestrator.auth.Principal;
 import org.sdserve.orchestrator.auth.Right;
 import org.sdserve.orchestrator.auth.Tokens;
-import org.sdserve.orchestrator.core.Caller;
 
 /**
  * The same bearer tokens on the HTTP API as on gRPC: {@code Authorization: Bearer TOKEN}, or {@code ?access_token=}
@@ -21,6 +20,8 @@ import org.sdserve.orchestrator.core.Caller;
 public class HttpAuth {
     @Inject
     OrchestratorServer server;
+    @Inject
+    RequestCaller caller;
 
     @ServerRequestFilter(preMatching = true)
     public Optional<Response> authenticate(ContainerRequestContext request) {
@@ -39,19 +40,13 @@ public class HttpAuth {
                     p.admitSubmission();
                 }
             }
+            caller.set(p.caller()); // for the resource: its jobs, its quota
             return Optional.empty();
         } catch (StatusRuntimeException e) {
             Response r = ApiError.of(e.getStatus()).response();
             return Optional.of(r.getStatus() != 401 ? r : Response.fromResponse(r)
                     .header("WWW-Authenticate", "Bearer realm=\"sdserve\"").build());
         }
-    }
-
-    /** The caller a request is counted under (the filter has let it in). */
-    Caller caller(String authorizationHeader, String accessToken) {
-        Tokens tokens = server.tokens();
-        return tokens == null ? Caller.ANONYMOUS
-                : tokens.authenticate(authorization(authorizationHeader, accessToken)).caller();
     }
 
     private static String authorization(String header, String accessToken) {

@@ -16,7 +16,6 @@ import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.sse.Sse;
 import jakarta.ws.rs.sse.SseEventSink;
 import java.net.URI;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -46,14 +45,13 @@ public class JobsResource {
         t.setDaemon(true);
         return t;
     });
-    private static final int MAX_LIST = 1000;
 
     @Inject
     OrchestratorServer server;
     @Inject
     com.fasterxml.jackson.databind.ObjectMapper json;
     @Inject
-    HttpAuth auth;
+    RequestCaller caller;
 
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
@@ -68,11 +66,10 @@ public class JobsResource {
             content = @Content(schema = @Schema(implementation = ApiError.class)))
     @APIResponse(responseCode = "503", description = "a stage cannot be reached, or the orchestrator is draining",
             content = @Content(schema = @Schema(implementation = ApiError.class)))
-    public Response submit(GenerateBody body, @HeaderParam("Authorization") String authorization,
-                           @QueryParam("access_token") String accessToken) {
+    public Response submit(GenerateBody body) {
         InvalidRequestException.require(body != null, "the body must be a JSON object with at least \"prompt\"");
         Accepting accepting = new Accepting();
-        server.engine().submit(body.toProto(), null, accepting, auth.caller(authorization, accessToken))
+        server.engine().submit(body.toProto(), null, accepting, caller.get())
                 .close(); // followed by GET .../events from here on
         Events.Accepted a = accepting.accepted;
         return Response.created(URI.create("/v1/jobs/" + a.jobId())).entity(a).build();
@@ -85,14 +82,12 @@ public class JobsResource {
             + "Diffusion.Generate, the job's events on this response (see GET /v1/jobs/{id}/events)")
     @APIResponse(responseCode = "200", description = "the event stream, accepted first",
             content = @Content(mediaType = MediaType.SERVER_SENT_EVENTS))
-    public void submitAndFollow(GenerateBody body, @HeaderParam("Authorization") String authorization,
-                                @QueryParam("access_token") String accessToken, @Context SseEventSink sink,
-                                @Context Sse sse) {
+    public void submitAndFollow(GenerateBody body, @Context SseEventSink sink, @Context Sse sse) {
         InvalidRequestException.require(body != null, "the body must be a JSON object with at least \"prompt\"");
         JobEngine engine = server.engine();
         SseStream stream = new SseStream(null, sink, sse, json, TIMERS);
         try {
-            stream.follow(engine.submit(body.toProto(), null, stream, auth.caller(authorization, accessToken)));
+            stream.follow(engine.submit(body.toProto(), null, stream, caller.get()));
         } catch (RuntimeException e) {
             stream.abandon();
             throw e;
@@ -116,14 +111,12 @@ public class JobsResource {
                        String lastEventId,
                        @Parameter(description = "as Last-Event-ID, for clients that cannot set headers")
                        @QueryParam("after") String after,
-                       @HeaderParam("Authorization") String authorization,
-                       @QueryParam("access_token") String accessToken,
                        @Context SseEventSink sink, @Context Sse sse) {
         long afterSeq = seq(lastEventId != null ? lastEventId : after);
         JobEngine engine = server.engine();
         SseStream stream = new SseStream(id, sink, sse, json, TIMERS);
         try {
-            stream.follow(engine.watch(id, afterSeq, stream, auth.caller(authorization, accessToken)));
+            stream.follow(engine.watch(id, afterSeq, stream, caller.get()));
         } catch (RuntimeException e) {
             stream.abandon();
             throw e;
@@ -137,9 +130,8 @@ public class JobsResource {
             + "running one stops before its next step; an ended job is left as it is. Answers the state it had.")
     @APIResponse(responseCode = "200", content = @Content(schema = @Schema(implementation = JobState.class)))
     @APIResponse(responseCode = "404", content = @Content(schema = @Schema(implementation = ApiError.class)))
-    public JobState cancel(@PathParam("id") String id, @HeaderParam("Authorization") String authorization,
-                           @QueryParam("access_token") String accessToken) {
-        return new JobState(id, Events.state(server.engine().cancel(id, auth.caller(authorization, accessToken))));
+    public JobState cancel(@PathParam("id") String id) {
+        return new JobState(id, Events.state(server.engine().cancel(id, caller.get())));
     }
 
     @GET
@@ -150,10 +142,8 @@ public class JobsResource {
     @APIResponse(responseCode = "200", content = @Content(mediaType = "image/png"))
     @APIResponse(responseCode = "404", content = @Content(mediaType = MediaType.APPLICATION_JSON,
             schema = @Schema(implementation = ApiError.class)))
-    public Response image(@PathParam("id") String id, @PathParam("index") int index,
-                          @HeaderParam("Authorization") String authorization,
-                          @QueryParam("access_token") String accessToken) {
-        JobEvent.Image i = server.engine().image(id, index, auth.caller(authorization, accessToken));
+    public Response image(@PathParam("id") String id, @PathParam("index") int index) {
+        JobEvent.Image i = server.engine().image(id, index, caller.get());
         return Response.ok(i.png().toByteArray(), "image/png").header("Cache-Control", "private, max-age=3600")
                 .header("Content-Disposition", "inline; filename=\"" + id + "-" + index + "-seed" + i.seed() + ".png\"")
                 .build();
@@ -169,9 +159,8 @@ public class JobsResource {
     @APIResponse(responseCode = "200", content = @Content(mediaType = "application/octet-stream"))
     @APIResponse(responseCode = "404", content = @Content(mediaType = MediaType.APPLICATION_JSON,
             schema = @Schema(implementation = ApiError.class)))
-    public Response latents(@PathParam("id") String id, @HeaderParam("Authorization") String authorization,
-                            @QueryParam("access_token") String accessToken) {
-        JobEvent.Latents l = server.engine().latents(id, auth.caller(authorization, accessToken));
+    public Response latents(@PathParam("id") String id) {
+        JobEvent.Latents l = server.engine().latents(id, caller.get());
         return Response.ok(Npy.of(l.latents()), "application/octet-stream")
                 .header("X-Latents-Step", l.step()).header("X-Latents-Final", l.last())
                 .header("Content-Disposition", "attachment; filename=\"" + id + "-step" + l.step() + ".npy\"")
@@ -181,26 +170,17 @@ public class JobsResource {
     @GET
     @Produces(MediaType.APPLICATION_JSON)
     @Operation(summary = "List jobs", description = "As Diffusion.ListJobs: running, then waiting, then finished")
-    public JobList list(@QueryParam("limit") Integer limit, @HeaderParam("Authorization") String authorization,
-                        @QueryParam("access_token") String accessToken) {
-        int n = limit == null ? 100 : limit;
-        InvalidRequestException.require(n >= 0 && n <= MAX_LIST, "limit must be in [0, %d], got %d", MAX_LIST, n);
-        JobEngine.Listing jobs = server.engine().list(auth.caller(authorization, accessToken));
-        List<JobInfo> out = new ArrayList<>();
-        add(out, jobs.running(), false, n);
-        add(out, jobs.waiting(), true, n);
-        add(out, jobs.finished(), false, n);
-        return new JobList(out, jobs.running().size(), jobs.waiting().size(), jobs.finished().size());
-    }
-
-    private static void add(List<JobInfo> out, List<Job> jobs, boolean queue, int limit) {
-        for (int i = 0; i < jobs.size() && out.size() < limit; i++) {
-            Job j = jobs.get(i);
+    public JobList list(@QueryParam("limit") Integer limit) {
+        JobEngine.Listing jobs = server.engine().list(caller.get(),
+                limit == null ? 0 : limit);
+        List<JobInfo> out = jobs.jobs().stream().map(l -> {
+            Job j = l.job();
             JobEvent.Progress p = j.lastProgress();
-            out.add(new JobInfo(j.id(), Events.state(j.state()), j.batch() ? "batch" : "interactive",
-                    queue ? i + 1 : 0, p == null ? null : Events.stage(p.stage()), p == null ? 0 : p.step(),
-                    p == null ? 0 : p.totalSteps(), j.ageMs(), j.watchers()));
-        }
+            return new JobInfo(j.id(), Events.state(j.state()), j.batch() ? "batch" : "interactive", l.position(),
+                    p == null ? null : Events.stage(p.stage()), p == null ? 0 : p.step(),
+                    p == null ? 0 : p.totalSteps(), j.ageMs(), j.watchers());
+        }).toList();
+        return new JobList(out, jobs.running(), jobs.waiting(), jobs.finished());
     }
 
     private static long seq(String text) {
