@@ -41,8 +41,9 @@ class MetricsIT {
         Map<String, Double> out = new HashMap<>();
         for (String line : r.body().split("\n")) {
             if (!line.isBlank() && !line.startsWith("#")) {
-                int space = line.lastIndexOf(' ');
-                out.put(line.substring(0, space), Double.parseDouble(line.substring(space + 1)));
+                String sample = line.replaceFirst(" # \\{.*", ""); // without its exemplar (OpenMetrics)
+                int space = sample.lastIndexOf(' ');
+                out.put(sample.substring(0, space), Double.parseDouble(sample.substring(space + 1)));
             }
         }
         return out;

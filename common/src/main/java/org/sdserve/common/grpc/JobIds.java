@@ -13,10 +13,12 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import java.util.regex.Pattern;
+import org.sdserve.common.trace.Tracing;
 
 /**
  * The id of the job a stage call belongs to, carried from the orchestrator to the stages in the {@code sd-job-id}
- * metadata, so that a stage's log lines name the job (grep one id across the four services' logs). The orchestrator
+ * metadata, so that a stage's log lines name the job (grep one id across the four services' logs) and, when traced,
+ * its trace. The orchestrator
  * runs each job in a Context holding its id; the stage channels send it; every service puts a plausible one (at
  * most 64 characters of letters, digits and dashes: anything else is ignored, never logged) into the call's Context.
  */
@@ -28,10 +30,20 @@ public final class JobIds {
     private JobIds() {
     }
 
-    /** "job ID: " for a log line of the current call, or "" outside a job. */
+    /**
+     * "job ID: " for a log line of the current call, "job ID [trace TRACE_ID]: " when the call is traced (find its
+     * spans by that id), or "" outside a job.
+     */
     public static String logPrefix() {
-        String id = KEY.get();
-        return id == null ? "" : "job " + id + ": ";
+        return logPrefix(KEY.get(), Tracing.traceId());
+    }
+
+    /** As {@link #logPrefix()} for a job by its id and trace id (either null when there is none). */
+    public static String logPrefix(String jobId, String traceId) {
+        if (jobId == null) {
+            return "";
+        }
+        return traceId == null ? "job " + jobId + ": " : "job " + jobId + " [trace " + traceId + "]: ";
     }
 
     /** Client side: the current Context's job id, as a header of each call. */

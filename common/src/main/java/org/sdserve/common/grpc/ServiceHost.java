@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.sdserve.common.metrics.GrpcServerMetrics;
+import org.sdserve.common.trace.Tracing;
 
 /**
  * Serves a stage's gRPC services, plus the standard {@code grpc.health.v1.Health} service, on a TCP port or
@@ -84,12 +85,12 @@ public final class ServiceHost implements AutoCloseable {
     }
 
     /**
-     * A service with its unparseable requests answered, its calls counted (GrpcServerMetrics) and the job id they
-     * carry in their Context (JobIds).
+     * A service with its calls traced (Tracing; outermost, so that the span is current in what follows), counted
+     * (GrpcServerMetrics), their job id in their Context (JobIds), and their unparseable requests answered.
      */
     private static ServerServiceDefinition measured(BindableService s) {
         return ServerInterceptors.intercept(UnparseableRequests.guard(s.bindService()), JobIds.server(),
-                new GrpcServerMetrics(Metrics.globalRegistry));
+                new GrpcServerMetrics(Metrics.globalRegistry), Tracing.server());
     }
 
     private static ServiceHost start(Server server, HealthStatusManager health, List<BindableService> services,

@@ -23,6 +23,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
+import org.sdserve.common.trace.Tracing;
 
 /**
  * The channels to one stage: one per replica address, handed out round-robin per call, so that the replicas
@@ -114,7 +115,7 @@ public final class StageChannels implements AutoCloseable {
 
     private static ManagedChannel channel(String target, int maxInboundBytes, java.util.Optional<Tls> tls) {
         NettyChannelBuilder b = NettyChannelBuilder.forTarget(target).maxInboundMessageSize(maxInboundBytes)
-                .intercept(JobIds.client());
+                .intercept(JobIds.client(), Tracing.client());
         if (tls.isPresent()) {
             b.sslContext(tls.get().client());
         } else {
@@ -133,7 +134,7 @@ public final class StageChannels implements AutoCloseable {
     /** In-process replicas, one per server name (tests of balancing and failover without sockets). */
     public static StageChannels inProcess(String stage, List<String> names, int maxInboundBytes) {
         return new StageChannels(stage, names.stream().map(n -> new Replica(stage, "in-process:" + n,
-                InProcessChannelBuilder.forName(n).maxInboundMessageSize(maxInboundBytes).intercept(JobIds.client())
+                InProcessChannelBuilder.forName(n).maxInboundMessageSize(maxInboundBytes).intercept(JobIds.client(), Tracing.client())
                         .build())).toList());
     }
 

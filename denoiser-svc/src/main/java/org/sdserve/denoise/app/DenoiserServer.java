@@ -6,10 +6,13 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import io.opentelemetry.api.OpenTelemetry;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.Readiness;
 import java.util.List;
+import org.sdserve.common.trace.Tracing;
 import org.sdserve.common.grpc.RunningStage;
 import org.sdserve.common.metrics.ReadinessCheck;
 import org.sdserve.denoise.core.Denoiser;
@@ -22,12 +25,17 @@ import org.sdserve.denoise.grpc.DenoiserService;
 public class DenoiserServer implements HealthCheck {
     private static final System.Logger LOG = System.getLogger(DenoiserServer.class.getName());
     @Inject
+    OpenTelemetry openTelemetry; // Quarkus'; exports only with quarkus.otel.sdk.disabled=false
+    @ConfigProperty(name = "quarkus.otel.sdk.disabled")
+    boolean otelDisabled;
+    @Inject
     DenoiserConfig config;
     @Inject
     MeterRegistry registry;
     private volatile RunningStage stage;
 
     void start(@Observes StartupEvent event) {
+        Tracing.use(openTelemetry, !otelDisabled); // before the servers and channels take its interceptors
         stage = RunningStage.start("denoiser", config,
                 dir -> measured(budgeted(Denoiser.load(dir, config.execution(), config.noiseKernel(),
                         config.batch().settings()))),

@@ -4,6 +4,9 @@ import com.google.protobuf.ByteString;
 import io.grpc.Context;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.opentelemetry.api.common.AttributeKey;
+import io.opentelemetry.api.common.Attributes;
+import io.opentelemetry.api.trace.Span;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -41,6 +44,11 @@ import org.sdserve.proto.v1.StepProgress;
  */
 public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
     private static final System.Logger LOG = System.getLogger(DenoiserService.class.getName());
+    private static final AttributeKey<Long> STEP = AttributeKey.longKey("sd.step");
+    private static final AttributeKey<Double> TIMESTEP = AttributeKey.doubleKey("sd.timestep");
+    private static final AttributeKey<Long> IMAGES = AttributeKey.longKey("sd.images");
+    private static final AttributeKey<Long> STEPS = AttributeKey.longKey("sd.steps");
+    private static final AttributeKey<String> SCHEDULER = AttributeKey.stringKey("sd.scheduler");
     private final Denoiser denoiser;
     private final long progressIntervalNanos;
 
@@ -71,6 +79,7 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         ServerCallStreamObserver<DenoiseEvent> call = (ServerCallStreamObserver<DenoiseEvent>) out;
         Context context = Context.current(); // the caller's deadline and cancellation, seen from any thread
         String jobPrefix = JobIds.logPrefix(); // "job ID: " when the orchestrator sent one
+        Span span = Span.current(); // this call's server span (Tracing): each step becomes one of its events
         call.setOnCancelHandler(() -> { }); // later sends are dropped instead of thrown; the run sees cancelled()
         long t0 = System.nanoTime();
         AtomicInteger done = new AtomicInteger();
@@ -79,11 +88,15 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         CompletableFuture<FloatTensor> result;
         try {
             job = toJob(request);
+            span.setAttribute(IMAGES, job.seeds().length);
+            span.setAttribute(STEPS, job.steps());
+            span.setAttribute(SCHEDULER, job.scheduler());
             result = denoiser.submit(job, new StepListener() {
                 @Override
                 public void onStep(int step, int total, double timestep, List<byte[]> previews) {
                     done.set(step);
                     long now = System.nanoTime();
+                    span.addEvent("step", Attributes.of(STEP, (long) step, TIMESTEP, timestep));
                     if (step < total && previews.isEmpty() && lastSent[0] != 0
                             && now - lastSent[0] < progressIntervalNanos) {
                         return; // folded into the next event

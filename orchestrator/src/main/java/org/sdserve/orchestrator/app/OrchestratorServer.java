@@ -8,10 +8,13 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import io.opentelemetry.api.OpenTelemetry;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import org.sdserve.common.trace.Tracing;
 import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.grpc.StageChannels;
 import org.sdserve.common.grpc.Tls;
@@ -29,6 +32,10 @@ import org.sdserve.orchestrator.grpc.StageClients;
 public class OrchestratorServer {
     private static final System.Logger LOG = System.getLogger(OrchestratorServer.class.getName());
     @Inject
+    OpenTelemetry openTelemetry; // Quarkus'; exports only with quarkus.otel.sdk.disabled=false
+    @ConfigProperty(name = "quarkus.otel.sdk.disabled")
+    boolean otelDisabled;
+    @Inject
     OrchestratorConfig config;
     @Inject
     MeterRegistry registry;
@@ -39,6 +46,7 @@ public class OrchestratorServer {
     private volatile Tokens tokens;
 
     void start(@Observes StartupEvent event) {
+        Tracing.use(openTelemetry, !otelDisabled); // before the servers and channels take its interceptors
         if (config.healthCheckInterval().isNegative() || config.healthCheckInterval().isZero()) {
             throw new IllegalArgumentException("sd.orchestrator.health-check-interval must be positive, got "
                     + config.healthCheckInterval());

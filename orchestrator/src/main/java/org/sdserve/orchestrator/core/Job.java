@@ -28,8 +28,12 @@ public final class Job {
     int position; // guarded by the engine's lock: last position told, 0 = none
     private final String caller;
 
-    Job(String id, GenerateRequest resolved, List<Long> seeds, Context.CancellableContext context, String caller) {
+    final JobTrace trace;
+
+    Job(String id, GenerateRequest resolved, List<Long> seeds, Context.CancellableContext context, String caller,
+        JobTrace trace) {
         this.id = id;
+        this.trace = trace;
         this.caller = caller;
         this.resolved = resolved;
         this.seeds = seeds;

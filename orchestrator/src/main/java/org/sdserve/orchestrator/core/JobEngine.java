@@ -3,6 +3,7 @@ package org.sdserve.orchestrator.core;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
+import io.opentelemetry.context.Scope;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -120,6 +121,17 @@ public final class JobEngine implements AutoCloseable {
      * quota of waiting and running jobs is refused with RESOURCE_EXHAUSTED before the job gets an id.
      */
     public Subscription submit(GenerateRequest request, Deadline deadline, JobSubscriber subscriber, Caller caller) {
+        JobTrace trace = JobTrace.begin();
+        try {
+            return admit(request, deadline, subscriber, caller, trace);
+        } catch (RuntimeException e) {
+            trace.refused(e);
+            throw e;
+        }
+    }
+
+    private Subscription admit(GenerateRequest request, Deadline deadline, JobSubscriber subscriber, Caller caller,
+                               JobTrace trace) {
         if (closed) {
             throw Status.UNAVAILABLE.withDescription("the orchestrator is shutting down; retry on another replica")
                     .asRuntimeException();
@@ -128,13 +140,14 @@ public final class JobEngine implements AutoCloseable {
         if (missing != null) { // fail fast: no text encoding or denoising for a job that cannot be decoded
             throw Status.UNAVAILABLE.withDescription("cannot run jobs now: " + missing).asRuntimeException();
         }
-        GenerateRequest resolved = validator.resolve(request, stages.description());
+        GenerateRequest resolved = trace.validate(() -> validator.resolve(request, stages.description()));
         List<Long> seeds = Arrays.stream(RequestValidator.seeds(resolved)).boxed().toList();
         String id = UUID.randomUUID().toString();
         Context base = Context.ROOT.withValue(JobIds.KEY, id); // its stage calls carry the id (stage logs name it)
         Context.CancellableContext context = deadline == null ? base.withCancellation()
                 : base.withDeadline(deadline, timers);
-        Job job = new Job(id, resolved, seeds, context, caller.name());
+        Job job = new Job(id, resolved, seeds, context, caller.name(), trace);
+        trace.accepted(id, resolved, seeds, caller.name());
         job.emit(new JobEvent.Accepted(job.id(), resolved, seeds));
         Subscription subscription = subscribe(job, 0, subscriber);
         boolean start;
@@ -352,8 +365,9 @@ public final class JobEngine implements AutoCloseable {
     /** On a worker: the pipeline in the job's Context, then the slot goes to the next job, then the job's end. */
     private void execute(Job job) {
         observer.started(job.startedAt() - job.acceptedAt());
+        job.trace.started();
         Throwable failure = null;
-        try {
+        try (Scope traced = job.trace.enter()) {
             if (job.context.isCancelled()) {
                 throw whyCancelledBeforeStart(job);
             }
@@ -423,7 +437,8 @@ public final class JobEngine implements AutoCloseable {
 
     private void orphaned(Job job, String why) {
         if (job.watchers() == 0 && !job.isEnded()) {
-            LOG.log(System.Logger.Level.INFO, "job {0} ({1}) stops: {2}", job.id(), job.state(), why);
+            LOG.log(System.Logger.Level.INFO, "{0}stops ({1}): {2}", JobIds.logPrefix(job.id(), job.trace.traceId()),
+                    job.state(), why);
             job.stop(Status.CANCELLED.withDescription("cancelled: " + why));
         }
     }
@@ -436,8 +451,10 @@ public final class JobEngine implements AutoCloseable {
         if (!job.end(state, end)) {
             return;
         }
+        job.trace.ended(state, end);
         if (state == Job.State.FAILED) {
-            LOG.log(System.Logger.Level.INFO, "job {0} failed: {1}", job.id(), GrpcErrors.toStatus(end));
+            LOG.log(System.Logger.Level.INFO, "{0}failed: {1}", JobIds.logPrefix(job.id(), job.trace.traceId()),
+                    GrpcErrors.toStatus(end));
         }
         List<JobEvent.Completed> done = job.log.all(JobEvent.Completed.class);
         observer.ended(state, done.isEmpty() ? Map.of() : done.get(0).stageMs(),

@@ -4,11 +4,14 @@ import com.google.protobuf.ByteString;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.opentelemetry.api.common.AttributeKey;
+import io.opentelemetry.api.common.Attributes;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.grpc.JobIds;
 import org.sdserve.common.tensor.FloatTensor;
 import org.sdserve.common.tensor.TensorCodec;
 import org.sdserve.orchestrator.core.JobEvent.Stage;
@@ -30,6 +33,9 @@ import org.sdserve.proto.v1.Tensor;
  */
 final class Pipeline {
     private static final System.Logger LOG = System.getLogger(Pipeline.class.getName());
+    private static final AttributeKey<Long> AFTER_STEP = AttributeKey.longKey("sd.after_step");
+    private static final AttributeKey<Long> FROM_STEP = AttributeKey.longKey("sd.from_step");
+    private static final AttributeKey<Long> CALL = AttributeKey.longKey("sd.call");
     private final Stages stages;
     private final int checkpointInterval;
     private final int denoiseAttempts;
@@ -57,7 +63,7 @@ final class Pipeline {
         if (guided) {
             texts.addTexts(r.getNegativePrompt());
         }
-        EncodeResponse enc = stages.encode(texts.addTexts(r.getPrompt()).build());
+        EncodeResponse enc = job.trace.stage("encode", () -> stages.encode(texts.addTexts(r.getPrompt()).build()));
         checkTokenCounts(enc, guided);
         FloatTensor hidden = TensorCodec.decode(enc.getLastHiddenState(), "last_hidden_state"); // [1|2, 77, width]
         progress(job, Stage.TEXT_ENCODING, 1, 1, 0, 0);
@@ -74,13 +80,15 @@ final class Pipeline {
         if (guided) {
             dr.setNegativeEmbeds(TensorCodec.encode(hidden.slice(0, 1)));
         }
-        Tensor latents = denoise(job, dr.build(), t);
+        long denoiseStart = t;
+        Tensor latents = job.trace.stage("denoise", () -> denoise(job, dr.build(), denoiseStart));
         stageMs.put("denoising", ms(t));
 
         // 5. decode to PNGs
         t = System.nanoTime();
         progress(job, Stage.DECODING, 0, 1, 0, 0);
-        DecodeResponse images = stages.decode(DecodeRequest.newBuilder().setLatents(latents).build());
+        DecodeResponse images = job.trace.stage("decode",
+                () -> stages.decode(DecodeRequest.newBuilder().setLatents(latents).build()));
         progress(job, Stage.DECODING, 1, 1, 0, 0);
         stageMs.put("decoding", ms(t));
         for (int i = 0; i < images.getPngCount(); i++) {
@@ -150,8 +158,11 @@ final class Pipeline {
                         || attempt >= denoiseAttempts) {
                     throw e;
                 }
-                LOG.log(System.Logger.Level.WARNING, "job {0}: denoising broke after step {1} ({2}); continuing on "
-                        + "another replica from {3} (call {4} of at most {5})", job.id(), reported,
+                JobTrace.event("resumed", Attributes.of(AFTER_STEP, (long) reported, FROM_STEP,
+                        last == null ? 0L : last.getStep(), CALL, attempt + 1L));
+                LOG.log(System.Logger.Level.WARNING, "{0}denoising broke after step {1} ({2}); continuing on "
+                        + "another replica from {3} (call {4} of at most {5})", JobIds.logPrefix(job.id(),
+                        job.trace.traceId()), reported,
                         e.getStatus().getDescription(), last == null ? "the start" : "step " + last.getStep(),
                         attempt + 1, denoiseAttempts);
                 backoff(attempt);

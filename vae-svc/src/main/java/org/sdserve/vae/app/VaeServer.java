@@ -5,10 +5,13 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import io.opentelemetry.api.OpenTelemetry;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.Readiness;
 import java.util.List;
+import org.sdserve.common.trace.Tracing;
 import org.sdserve.common.grpc.RunningStage;
 import org.sdserve.common.metrics.ReadinessCheck;
 import org.sdserve.vae.core.Vae;
@@ -19,10 +22,15 @@ import org.sdserve.vae.grpc.VaeService;
 @ApplicationScoped
 public class VaeServer implements HealthCheck {
     @Inject
+    OpenTelemetry openTelemetry; // Quarkus'; exports only with quarkus.otel.sdk.disabled=false
+    @ConfigProperty(name = "quarkus.otel.sdk.disabled")
+    boolean otelDisabled;
+    @Inject
     VaeConfig config;
     private volatile RunningStage stage;
 
     void start(@Observes StartupEvent event) {
+        Tracing.use(openTelemetry, !otelDisabled); // before the servers and channels take its interceptors
         stage = RunningStage.start("vae", config, dir -> Vae.load(dir, config.execution()),
                 vae -> List.of(new VaeService(vae, config.noiseKernel())));
     }
