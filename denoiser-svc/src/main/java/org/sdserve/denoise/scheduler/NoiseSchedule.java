@@ -1,8 +1,9 @@
 package org.sdserve.denoise.scheduler;
 
 /**
- * The training noise schedule: betas, and alphas_cumprod as diffusers computes them on CPU in float32
- * (betas as float32 linspace; the cumulative product accumulated in float64, each element rounded to float32).
+ * The training noise schedule: betas, and alphas_cumprod as diffusers computes them on CPU in float32, bit for bit
+ * (betas from torch's float32 linspace as its AVX2 kernel computes it; the cumulative product accumulated in
+ * float64, as torch's CPU cumprod does, each element rounded to float32).
  */
 public final class NoiseSchedule {
     private final float[] alphasCumprod;
@@ -53,15 +54,63 @@ public final class NoiseSchedule {
         return c * c;
     }
 
-    /** torch.linspace in float32: start + step*i for the first half, end - step*(n-1-i) for the second. */
+    /** torch.linspace in float32 as its CPU kernel computes it on x86-64 with AVX2 (torch's default there). */
     static float[] linspace(float start, float end, int n) {
+        return linspace(start, end, n, LinspaceKernel.AVX2);
+    }
+
+    /**
+     * The CPU kernels of torch.linspace (ATen's RangeFactoriesKernel.cpp, linspace_kernel): {@code lanes} floats
+     * a vector, and whether the compiler fused the vector's base into one multiply-add (the AVX kernels are built
+     * with FMA). Their results differ in the last bits; each is reproduced exactly (NoiseScheduleTest, goldens
+     * from torch 1.13 under each ATEN_CPU_CAPABILITY).
+     */
+    enum LinspaceKernel {
+        DEFAULT(8, false), AVX2(8, true), AVX512(16, true);
+
+        final int lanes;
+        final boolean fusedBase;
+
+        LinspaceKernel(int lanes, boolean fusedBase) {
+            this.lanes = lanes;
+            this.fusedBase = fusedBase;
+        }
+    }
+
+    /**
+     * The kernel's loop: step = (end - start) / (n - 1); element i is start + step * i in the first half and
+     * end - step * (n - 1 - i) in the second, but computed a vector at a time (two vectors an iteration, while two
+     * fit): each vector's first element by that rule (the half chosen by the first element's index, so a vector
+     * that straddles the middle continues the first half's rule), its others as base + j * step (Vectorized::arange);
+     * the last n mod (2 lanes) elements one at a time by the rule.
+     */
+    static float[] linspace(float start, float end, int n, LinspaceKernel k) {
         float[] r = new float[n];
+        if (n == 1) {
+            r[0] = start;
+            return r;
+        }
         float step = (end - start) / (n - 1);
-        int half = n / 2;
-        for (int i = 0; i < n; i++) {
-            r[i] = i < half ? start + step * i : end - step * (n - 1 - i);
+        int i = 0;
+        for (; i <= n - 2 * k.lanes; i += 2 * k.lanes) {
+            for (int v = i; v < i + 2 * k.lanes; v += k.lanes) {
+                float base = element(start, end, step, n, v, k.fusedBase);
+                for (int j = 0; j < k.lanes; j++) {
+                    r[v + j] = base + j * step;
+                }
+            }
+        }
+        for (; i < n; i++) {
+            r[i] = element(start, end, step, n, i, k.fusedBase);
         }
         return r;
+    }
+
+    private static float element(float start, float end, float step, int n, int i, boolean fused) {
+        if (i < n / 2) {
+            return fused ? Math.fma(step, (float) i, start) : start + step * i;
+        }
+        return fused ? Math.fma(-step, (float) (n - 1 - i), end) : end - step * (n - 1 - i);
     }
 
     public int size() {
