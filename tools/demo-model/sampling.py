@@ -45,9 +45,31 @@ def dpm_schedule(steps, n=1000, offset=1):
 
 
 @torch.no_grad()
-def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="ddim"):
+def encode(m, image, gens):
+    """Image-to-image's start, as diffusers' img2img prepare_latents: uint8 [H,W,3] -> UNet-space latents, one
+    seeded posterior sample per generator (retrieve_latents(sample_mode="sample"): mean + std * randn, the
+    generator's first draw), pixels 2 * (v / 255) - 1 as VaeImageProcessor, times scaling_factor."""
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+    x = 2.0 * x - 1.0
+    params = m["vae"].encoder(x) - torch.cat([m["shift"], torch.zeros(4)])[None, :, None, None]
+    mean, logvar = params.chunk(2, dim=1)
+    std = torch.exp(0.5 * torch.clamp(logvar, -30.0, 20.0))
+    return torch.cat([mean + std * torch.randn(mean.shape, generator=g) for g in gens]) * m["scale"]
+
+
+def start_step(steps, strength):
+    """diffusers' img2img get_timesteps: the first inference step that runs."""
+    return max(steps - min(int(steps * strength), steps), 0)
+
+
+@torch.no_grad()
+def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="ddim", init_image=None,
+             strength=0.8):
     """Returns uint8 [N,H,W,3]. One generator per image, as the services: noise for image i comes from
-    torch.Generator().manual_seed(seeds[i]) alone (initial noise [1,4,8,8], then ancestral noise per step)."""
+    torch.Generator().manual_seed(seeds[i]) alone (initial noise [1,4,8,8], then ancestral noise per step).
+    With init_image (uint8 [H,W,3]): image-to-image as diffusers' StableDiffusionImg2ImgPipeline: each generator
+    draws the posterior sample, then the noise that add_noise mixes in at the start step; the last
+    int(steps x strength) steps run."""
     tok = clip_bpe.Tokenizer(m["vocab"], m["merges"])
     ac = Schedule().alphas_cumprod
     n = len(prompts)
@@ -55,7 +77,13 @@ def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="
     ctx = m["te"](ids)[0]
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     randn = lambda: torch.cat([torch.randn([1, 4, 8, 8], generator=g) for g in gens])
-    x = randn()
+    first = 0
+    if init_image is not None:
+        image_latents = encode(m, init_image, gens)
+        first = start_step(steps, strength)
+        x = randn()  # add_noise's noise, each image's second draw
+    else:
+        x = randn()
 
     def eps_at(x_in, t):
         eps_u, eps_c = m["unet"](torch.cat([x_in, x_in]), torch.tensor(float(t)), ctx).chunk(2)
@@ -63,7 +91,10 @@ def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="
 
     if scheduler == "ddim":
         ratio = 1000 // steps
-        for t in ddim_timesteps(steps):
+        if init_image is not None:  # DDIMScheduler.add_noise at timesteps[first]
+            t0 = ddim_timesteps(steps)[first]
+            x = ac[t0] ** 0.5 * image_latents + (1 - ac[t0]) ** 0.5 * x
+        for t in ddim_timesteps(steps)[first:]:
             eps = eps_at(x, t)
             a_t = ac[t]
             a_prev = ac[t - ratio] if t - ratio >= 0 else ac[0]  # set_alpha_to_one = False
@@ -71,8 +102,11 @@ def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="
             x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
     elif scheduler == "euler_a":
         ts, sig = euler_schedule(steps)
-        x = x * float((sig.max() ** 2 + 1) ** 0.5)  # init_noise_sigma for "leading"
-        for i, t in enumerate(ts):
+        if init_image is not None:  # EulerAncestralDiscreteScheduler.add_noise at the begin index
+            x = image_latents + x * float(sig[first])
+        else:
+            x = x * float((sig.max() ** 2 + 1) ** 0.5)  # init_noise_sigma for "leading"
+        for i, t in list(enumerate(ts))[first:]:
             s, s_next = float(sig[i]), float(sig[i + 1])
             eps = eps_at(x / (s ** 2 + 1) ** 0.5, t)
             x0 = x - s * eps
@@ -84,7 +118,10 @@ def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="
         alpha = lambda s: 1 / (s ** 2 + 1) ** 0.5
         lam = lambda s: np.log(alpha(s)) - np.log(s * alpha(s)) if s > 0 else np.inf
         prev_x0 = None
-        for i, t in enumerate(ts):
+        if init_image is not None:  # DPMSolverMultistepScheduler.add_noise: alpha_t x + sigma_t noise
+            s = float(sig[first])
+            x = alpha(s) * image_latents + s * alpha(s) * x
+        for i, t in list(enumerate(ts))[first:]:
             s0, s1 = float(sig[i]), float(sig[i + 1])
             eps = eps_at(x, t)
             x0 = (x - s0 * alpha(s0) * eps) / alpha(s0)

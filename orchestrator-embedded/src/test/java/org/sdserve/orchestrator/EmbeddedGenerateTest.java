@@ -19,6 +19,7 @@ import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.testing.DemoModel;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
@@ -110,6 +111,71 @@ class EmbeddedGenerateTest {
             shapes += v.shape().equals(c[1]) ? 1 : 0;
         }
         assertTrue(shapes >= 4, "shapes right in " + shapes + " of 6");
+    }
+
+    /** A solid-colour 'scene' PNG: side x side pixels of one colour with a square of another in the middle. */
+    static ByteString scene(int side, int fg, int bg) {
+        byte[] rgb = new byte[side * side * 3];
+        for (int y = 0; y < side; y++) {
+            for (int x = 0; x < side; x++) {
+                boolean in = Math.abs(x - side / 2) < side / 4 && Math.abs(y - side / 2) < side / 4;
+                int c = in ? fg : bg;
+                int i = (y * side + x) * 3;
+                rgb[i] = (byte) (c >> 16);
+                rgb[i + 1] = (byte) (c >> 8);
+                rgb[i + 2] = (byte) c;
+            }
+        }
+        return ByteString.copyFrom(new RgbImage(side, side, rgb).toPng());
+    }
+
+    @Test
+    void imageToImageRecoloursTheInitImageAndReportsItsStages() {
+        // a blue square on red: with a prompt of a green square on red at strength 0.6, the square turns green
+        ByteString init = scene(64, 0x1e46dc, 0xdc1e1e);
+        Events ev = Events.generate(channel, request("a large green square on a red background", 5).setSteps(20)
+                .setInitImage(init).setStrength(0.6f).setScheduler("euler_a").build());
+        GenerateRequest resolved = ev.all().get(0).getAccepted().getResolved();
+        assertTrue(resolved.getInitImage().isEmpty(), "the init image is not echoed back");
+        assertEquals(0.6f, resolved.getStrength());
+        assertEquals(64, resolved.getWidth());
+        List<Stage> stageOrder = new ArrayList<>();
+        List<Integer> steps = new ArrayList<>();
+        for (GenerateEvent e : ev.of(EventCase.PROGRESS)) {
+            Stage st = e.getProgress().getStage();
+            if (stageOrder.isEmpty() || stageOrder.get(stageOrder.size() - 1) != st) {
+                stageOrder.add(st);
+            }
+            if (st == Stage.STAGE_DENOISING) {
+                steps.add(e.getProgress().getStep());
+            }
+        }
+        assertEquals(List.of(Stage.STAGE_TEXT_ENCODING, Stage.STAGE_IMAGE_ENCODING, Stage.STAGE_DENOISING,
+                Stage.STAGE_DECODING), stageOrder);
+        // the last int(20 x 0.6) = 12 steps run, numbered in the whole schedule: 9..20
+        assertEquals(java.util.stream.IntStream.rangeClosed(9, 20).boxed().toList(), steps);
+        assertTrue(ev.of(EventCase.COMPLETED).get(0).getCompleted().getStageMsMap().containsKey("image_encoding"));
+        PromptJudge.Verdict v = PromptJudge.judge(ev.image(0));
+        assertEquals("green", v.colour());
+        assertEquals("red", v.background());
+        assertEquals("square", v.shape(), "the layout is the init image's");
+
+        // the size comes from the image when unset; an image of another size is resized to width x height
+        assertEquals(32, Events.generate(channel, request("a large green square on a red background", 5)
+                .setSteps(4).setInitImage(scene(32, 0x1e46dc, 0xdc1e1e)).build()).image(0).width());
+        RgbImage resized = Events.generate(channel, request("a large green square on a red background", 5)
+                .setSteps(4).setInitImage(scene(48, 0x1e46dc, 0xdc1e1e)).setWidth(64).setHeight(64).build())
+                .image(0);
+        assertEquals(64, resized.width());
+        // the same seed and image give the same PNG; another seed another one
+        byte[] a = Events.generate(channel, request("a large green square on a red background", 5).setSteps(6)
+                .setInitImage(init).build()).png(0);
+        byte[] b = Events.generate(channel, request("a large green square on a red background", 5).setSteps(6)
+                .setInitImage(init).build()).png(0);
+        byte[] c = Events.generate(channel, request("a large green square on a red background", 6).setSteps(6)
+                .setInitImage(init).build()).png(0);
+        assertArrayEquals(a, b);
+        assertFalse(java.util.Arrays.equals(a, c));
     }
 
     @Test
@@ -364,7 +430,16 @@ class EmbeddedGenerateTest {
         assertRefused(r -> r.setPrompt("   "), "prompt is required and must not be blank");
         assertRefused(r -> r.setNumImages(9), "num_images must be in [1, 8], got 9");
         assertRefused(r -> r.setModel("sd-xl"), "model: this server serves \"sd-shapes-64\", got \"sd-xl\"");
-        assertRefused(r -> r.setInitImage(ByteString.copyFromUtf8("png")), "image-to-image");
+        assertRefused(r -> r.setInitImage(ByteString.copyFromUtf8("png")), "init_image: not a PNG or other readable "
+                + "image (3 bytes)");
+        assertRefused(r -> r.setStrength(0.5f), "strength goes with init_image (image-to-image), which is unset");
+        assertRefused(r -> r.setInitImage(scene(64, 0, 0xffffff)).setStrength(0f), "strength must be in (0, 1], "
+                + "got 0.0");
+        assertRefused(r -> r.setInitImage(scene(64, 0, 0xffffff)).setStrength(0.01f), "strength 0.01 with 20 steps "
+                + "runs no step");
+        assertRefused(r -> r.setInitImage(scene(50, 0, 0xffffff)), "init_image is 50x50, and width and height come "
+                + "from it when unset: its sides must be multiples of 16");
+        assertRefused(r -> r.setMaskImage(scene(64, 0, 0xffffff)), "mask_image (inpainting) is not served yet");
         assertRefused(r -> r.setEta(2f), "eta must be in [0, 1], got 2.0");
         assertRefused(r -> r.setPrompt("red ".repeat(80)), "prompt is 80 tokens long; at most 75 fit");
         assertRefused(r -> r.setNegativePrompt("blue ".repeat(90)), "negative_prompt is 90 tokens long");

@@ -47,15 +47,38 @@ public record RgbImage(int width, int height, byte[] rgb) {
         return new RgbImage(w, h, rgb);
     }
 
-    /** Writes this image into item {@code index} of a [B,3,H,W] tensor as values in [-1,1]. */
+    /**
+     * Writes this image into item {@code index} of a [B,3,H,W] tensor as values in [-1,1], in float32 as diffusers'
+     * VaeImageProcessor: 2 * (v / 255) - 1.
+     */
     public void toSignedUnit(float[] out, int index) {
         int plane = width * height;
         int base = index * 3 * plane;
         for (int i = 0; i < plane; i++) {
             for (int c = 0; c < 3; c++) {
-                out[base + c * plane + i] = (rgb[i * 3 + c] & 0xff) / 127.5f - 1f;
+                out[base + c * plane + i] = 2f * ((rgb[i * 3 + c] & 0xff) / 255f) - 1f;
             }
         }
+    }
+
+    /** This image scaled to {@code w} x {@code h} with bicubic interpolation (Java 2D), or itself at that size. */
+    public RgbImage resized(int w, int h) {
+        if (w == width && h == height) {
+            return this;
+        }
+        BufferedImage src = toBuffered();
+        BufferedImage dst = new BufferedImage(w, h, BufferedImage.TYPE_3BYTE_BGR);
+        java.awt.Graphics2D g = dst.createGraphics();
+        try {
+            g.setRenderingHint(java.awt.RenderingHints.KEY_INTERPOLATION,
+                    java.awt.RenderingHints.VALUE_INTERPOLATION_BICUBIC);
+            g.drawImage(src, 0, 0, w, h, null);
+        } finally {
+            g.dispose();
+        }
+        byte[] rgbOut = new byte[w * h * 3];
+        swapRedBlue(((DataBufferByte) dst.getRaster().getDataBuffer()).getData(), rgbOut);
+        return new RgbImage(w, h, rgbOut);
     }
 
     public int red(int x, int y) {
@@ -70,14 +93,23 @@ public record RgbImage(int width, int height, byte[] rgb) {
         return rgb[(y * width + x) * 3 + 2] & 0xff;
     }
 
-    public byte[] toPng() {
+    /** This image in a BufferedImage of TYPE_3BYTE_BGR (its raster holds B, G, R per pixel). */
+    private BufferedImage toBuffered() {
         BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_3BYTE_BGR);
-        byte[] bgr = ((DataBufferByte) img.getRaster().getDataBuffer()).getData();
-        for (int i = 0; i < width * height; i++) {
-            bgr[i * 3] = rgb[i * 3 + 2];
-            bgr[i * 3 + 1] = rgb[i * 3 + 1];
-            bgr[i * 3 + 2] = rgb[i * 3];
+        swapRedBlue(rgb, ((DataBufferByte) img.getRaster().getDataBuffer()).getData());
+        return img;
+    }
+
+    private static void swapRedBlue(byte[] from, byte[] to) {
+        for (int i = 0; i < from.length; i += 3) {
+            to[i] = from[i + 2];
+            to[i + 1] = from[i + 1];
+            to[i + 2] = from[i];
         }
+    }
+
+    public byte[] toPng() {
+        BufferedImage img = toBuffered();
         ByteArrayOutputStream out = new ByteArrayOutputStream(width * height + 256);
         try {
             ImageIO.write(img, "png", out);

@@ -14,11 +14,41 @@ import org.sdserve.common.tensor.FloatTensor;
  * @param resume a checkpoint of this same job to continue from exactly (null = start afresh); excludes
  *     initLatents and startStep
  * @param checkpointInterval hand the listener a checkpoint every this many UNet calls (0 = never)
+ * @param imageToImage the init image's latents and the strength (null = text-to-image); excludes initLatents and
+ *     startStep
  */
 public record DenoiseJob(FloatTensor promptEmbeds, FloatTensor negativeEmbeds, int width, int height, int steps,
                          float guidanceScale, String scheduler, long[] seeds, int previewInterval, float eta,
                          FloatTensor initLatents, int startStep, int endStep, Checkpoint resume,
-                         int checkpointInterval) {
+                         int checkpointInterval, ImageToImage imageToImage) {
+
+    /**
+     * Image-to-image's start (diffusers' StableDiffusionImg2ImgPipeline).
+     *
+     * @param imageLatents the init image's latents [B, C, h, w], UNet space: a seeded posterior sample that drew
+     *     each image's first noise tensor
+     * @param strength in (0, 1]: the share of the schedule that runs
+     */
+    public record ImageToImage(FloatTensor imageLatents, float strength) {
+        /**
+         * diffusers' get_timesteps: the inference step the run starts at, steps - min(int(steps x strength), steps).
+         * The strength is taken as the decimal it was written as (0.7f is 0.699999988; Python's 0.7 gives
+         * int(10 x 0.7) = 7 steps where the float's value would give 6).
+         */
+        public int startStep(int steps) {
+            double s = Double.parseDouble(Float.toString(strength));
+            int init = (int) Math.min((long) (steps * s), steps);
+            return Math.max(steps - init, 0);
+        }
+    }
+
+    /** A job with checkpoints, text-to-image. */
+    public DenoiseJob(FloatTensor promptEmbeds, FloatTensor negativeEmbeds, int width, int height, int steps,
+                      float guidanceScale, String scheduler, long[] seeds, int previewInterval, float eta,
+                      FloatTensor initLatents, int startStep, int endStep, Checkpoint resume, int checkpointInterval) {
+        this(promptEmbeds, negativeEmbeds, width, height, steps, guidanceScale, scheduler, seeds, previewInterval,
+                eta, initLatents, startStep, endStep, resume, checkpointInterval, null);
+    }
 
     /** A job without checkpoints. */
     public DenoiseJob(FloatTensor promptEmbeds, FloatTensor negativeEmbeds, int width, int height, int steps,
@@ -31,7 +61,7 @@ public record DenoiseJob(FloatTensor promptEmbeds, FloatTensor negativeEmbeds, i
     /** The same job, continued from {@code checkpoint} and handing out checkpoints every {@code interval} calls. */
     public DenoiseJob resumedFrom(Checkpoint checkpoint, int interval) {
         return new DenoiseJob(promptEmbeds, negativeEmbeds, width, height, steps, guidanceScale, scheduler, seeds,
-                previewInterval, eta, initLatents, startStep, endStep, checkpoint, interval);
+                previewInterval, eta, initLatents, startStep, endStep, checkpoint, interval, imageToImage);
     }
 
     /** diffusers' rule: guidance runs (the doubled batch) only when the scale is above 1. */

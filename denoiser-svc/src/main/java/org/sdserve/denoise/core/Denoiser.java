@@ -197,15 +197,21 @@ public final class Denoiser implements AutoCloseable {
         // 2. initial latents: per-image seeded noise scaled by the scheduler's sigma (drawn even when resuming,
         //    so that the generators are where an uninterrupted run would have them)
         FloatTensor latents = scale(noise.randn(shape), scheduler.initNoiseSigma());
+        int start = job.startStep();
+        if (job.imageToImage() != null) {
+            // image-to-image, as diffusers' img2img prepare_latents: the first draw above was the posterior sample
+            // (Vae.Encode drew it, from the same seeds); the second noises the image to where the run starts
+            start = job.imageToImage().startStep(job.steps()) * scheduler.order();
+            latents = scheduler.addNoise(job.imageToImage().imageLatents(), noise.randn(shape), start);
+        }
         if (job.initLatents() != null) {
             latents = job.initLatents();
         }
         for (int i = 0; i < job.startStep() && scheduler.stochastic(); i++) {
             noise.randn(shape); // the noise the skipped steps drew
         }
-        int start = job.startStep();
         if (job.resume() != null) {
-            latents = resume(job, scheduler, noise, shape, end);
+            latents = resume(job, scheduler, noise, shape, start, end);
             start = job.resume().step();
         }
 
@@ -241,22 +247,25 @@ public final class Denoiser implements AutoCloseable {
      * tensors those steps drew; then the checkpoint's history goes in and the generators skip as many draws.
      * Returns the checkpoint's latents.
      */
-    private FloatTensor resume(DenoiseJob job, Scheduler scheduler, NoiseSource noise, long[] shape, int end) {
+    private FloatTensor resume(DenoiseJob job, Scheduler scheduler, NoiseSource noise, long[] shape, int start,
+                               int end) {
         Checkpoint c = job.resume();
         InvalidRequestException.require(job.initLatents() == null && job.startStep() == 0,
                 "resume excludes init_latents and start_step (a checkpoint carries both)");
-        InvalidRequestException.require(c.step() >= 1 && c.step() < end,
-                "resume.step must be in [1, %d) for %s with %d steps, got %d", end, job.scheduler(), job.steps(),
-                c.step());
+        InvalidRequestException.require(c.step() > start && c.step() < end,
+                "resume.step must be in [%d, %d) for %s with %d steps, got %d", start + 1, end, job.scheduler(),
+                job.steps(), c.step());
         InvalidRequestException.require(c.latents() != null && Arrays.equals(c.latents().shape(), shape),
                 "resume.latents must have shape %s, got %s", Arrays.toString(shape),
                 c.latents() == null ? "none" : Arrays.toString(c.latents().shape()));
         NoiseSource standInNoise = new NoiseSource(new long[] {0}, noiseKernel);
         FloatTensor standIn = FloatTensor.zeros(1);
-        for (int i = 0; i < c.step(); i++) {
+        for (int i = start; i < c.step(); i++) {
             scheduler.step(standIn, i, standIn, standInNoise);
         }
-        long draws = 1 + standInNoise.draws(); // the initial noise, then what the steps drew
+        // the initial noise (image-to-image: the posterior sample and the noise), then what the steps drew
+        long before = job.imageToImage() == null ? 1 : 2;
+        long draws = before + standInNoise.draws();
         InvalidRequestException.require(c.noiseDraws() == draws,
                 "resume.noise_draws must be %d at step %d of %s, got %d", draws, c.step(), job.scheduler(),
                 c.noiseDraws());
@@ -266,7 +275,7 @@ public final class Denoiser implements AutoCloseable {
                 c.latents().data().length, c.step(), job.scheduler(), InvalidRequestException.shown(
                         c.history().layout()));
         scheduler.restore(c.history());
-        for (long i = 1; i < draws; i++) {
+        for (long i = before; i < draws; i++) { // (prepare drew the first `before`)
             noise.randn(shape);
         }
         return new FloatTensor(shape, c.latents().data().clone());
@@ -303,6 +312,9 @@ public final class Denoiser implements AutoCloseable {
                 job.eta());
         InvalidRequestException.require(job.startStep() >= 0 && job.endStep() >= 0,
                 "start_step and end_step must be >= 0, got %d and %d", job.startStep(), job.endStep());
+        if (job.imageToImage() != null) {
+            validateImageToImage(job);
+        }
         InvalidRequestException.require(job.previewInterval() >= 0, "preview_interval must be >= 0");
         Schedulers.requireKnown(job.scheduler());
         checkEmbeds(job.promptEmbeds(), "prompt_embeds", job.seeds().length);
@@ -321,6 +333,22 @@ public final class Denoiser implements AutoCloseable {
                     "init_latents must have shape %s, got %s", Arrays.toString(want),
                     Arrays.toString(job.initLatents().shape()));
         }
+    }
+
+    private void validateImageToImage(DenoiseJob job) {
+        DenoiseJob.ImageToImage i2i = job.imageToImage();
+        InvalidRequestException.require(job.initLatents() == null && job.startStep() == 0,
+                "image_latents exclude init_latents and start_step (the strength sets where the run starts)");
+        float s = i2i.strength();
+        InvalidRequestException.require(s > 0 && s <= 1, "strength must be in (0, 1] with image_latents, got %s", s);
+        InvalidRequestException.require(i2i.startStep(job.steps()) < job.steps(), "strength %s of %d steps runs "
+                + "no step (the last int(steps x strength) run): raise strength or steps", s, job.steps());
+        long[] want = {job.seeds().length, unet.latentChannels(), job.height() / geometry.vaeFactor(),
+            job.width() / geometry.vaeFactor()};
+        InvalidRequestException.require(i2i.imageLatents() != null
+                        && Arrays.equals(i2i.imageLatents().shape(), want),
+                "image_latents must have shape %s, got %s", Arrays.toString(want),
+                i2i.imageLatents() == null ? "none" : Arrays.toString(i2i.imageLatents().shape()));
     }
 
     private void checkEmbeds(FloatTensor e, String field, int batch) {

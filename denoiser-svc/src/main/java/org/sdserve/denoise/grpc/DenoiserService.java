@@ -177,9 +177,16 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         long[] seeds = r.getSeedsList().stream().mapToLong(Long::longValue).toArray();
         InvalidRequestException.require(r.getCheckpointInterval() >= 0, "checkpoint_interval must be at most %d, "
                 + "got %s", Integer.MAX_VALUE, Integer.toUnsignedString(r.getCheckpointInterval()));
+        DenoiseJob.ImageToImage i2i = null;
+        if (r.hasImageLatents()) {
+            i2i = new DenoiseJob.ImageToImage(TensorCodec.decode(r.getImageLatents(), "image_latents"),
+                    r.getStrength());
+        } else {
+            InvalidRequestException.require(r.getStrength() == 0, "strength goes with image_latents, which are unset");
+        }
         return new DenoiseJob(prompt, negative, r.getWidth(), r.getHeight(), r.getSteps(), r.getGuidanceScale(),
                 r.getScheduler(), seeds, r.getPreviewInterval(), r.getEta(), init, r.getStartStep(), r.getEndStep(),
-                r.hasResume() ? fromProto(r.getResume()) : null, r.getCheckpointInterval());
+                r.hasResume() ? fromProto(r.getResume()) : null, r.getCheckpointInterval(), i2i);
     }
 
     /** Most arrays one history entry may hold (PNDM and LMS keep four). */

@@ -23,6 +23,11 @@ public final class HeunDiscreteScheduler extends SigmaScheduler {
                 s.initNoiseSigma());
     }
 
+    @Override
+    public int order() {
+        return 2;
+    }
+
     /** v[0], then v[1..end) each twice, then the rest once: diffusers' repeat_interleave of the inner entries. */
     private static double[] doubled(double[] v, int end) {
         double[] out = new double[v.length + end - 1];

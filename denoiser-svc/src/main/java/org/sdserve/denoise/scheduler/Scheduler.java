@@ -15,6 +15,11 @@ public interface Scheduler {
     /** Number of denoising steps (UNet calls) of the run. */
     int steps();
 
+    /** UNet calls per inference step (diffusers' scheduler.order): 2 for Heun, else 1. */
+    default int order() {
+        return 1;
+    }
+
     /** The timestep passed to the UNet at step {@code index} (may be fractional for sigma schedulers). */
     double timestep(int index);
 

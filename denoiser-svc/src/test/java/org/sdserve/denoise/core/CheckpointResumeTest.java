@@ -86,6 +86,39 @@ class CheckpointResumeTest {
         }
     }
 
+    /**
+     * Image-to-image (image_latents + strength): the run starts at t_start x order (steps 6, strength 0.5: the last
+     * 3 inference steps; Heun's calls from 2 x 3), reports absolute step numbers, and resumes bit for bit from any
+     * checkpoint, whose noise_draws count the posterior sample and the add_noise draw.
+     */
+    @Test
+    void imageToImageStartsWhereTheStrengthSaysAndResumesBitForBit() {
+        FloatTensor image = DemoModel.pattern(new long[] {2, 4, 8, 8}, 0.3);
+        for (String s : List.of("ddim", "euler_a", "heun", "dpmpp_2m", "pndm", "lms", "unipc")) {
+            DenoiseJob plain = job(s, 6, 0f, 1);
+            DenoiseJob j = new DenoiseJob(plain.promptEmbeds(), plain.negativeEmbeds(), 64, 64, 6, 7.5f, s,
+                    plain.seeds(), 0, 0f, null, 0, 0, null, 1, new DenoiseJob.ImageToImage(image, 0.5f));
+            Recorder whole = new Recorder();
+            FloatTensor reference = denoiser.denoise(j, whole);
+            int start = s.equals("heun") ? 6 : 3;
+            assertEquals(start + 1, whole.steps.get(0), s + ": the first call run");
+            assertEquals(whole.steps.size() - 1, whole.checkpoints.size(), s);
+            long before = 2; // the posterior sample, then the add_noise draw
+            assertEquals(before, whole.checkpoints.get(0).noiseDraws() - (s.equals("euler_a") ? 1 : 0), s);
+            for (Checkpoint c : whole.checkpoints) {
+                FloatTensor resumed = denoiser.denoise(j.resumedFrom(c, 0), new Recorder());
+                assertArrayEquals(reference.data(), resumed.data(), s + " resumed after call " + c.step());
+            }
+        }
+        DenoiseJob plain = job("ddim", 6, 0f, 0);
+        assertEquals("strength 0.1 of 6 steps runs no step (the last int(steps x strength) run): raise strength or "
+                + "steps", message(new DenoiseJob(plain.promptEmbeds(), plain.negativeEmbeds(), 64, 64, 6, 7.5f,
+                "ddim", plain.seeds(), 0, 0f, null, 0, 0, null, 0, new DenoiseJob.ImageToImage(image, 0.1f))));
+        assertEquals("image_latents must have shape [2, 4, 8, 8], got [1, 4, 8, 8]", message(new DenoiseJob(
+                plain.promptEmbeds(), plain.negativeEmbeds(), 64, 64, 6, 7.5f, "ddim", plain.seeds(), 0, 0f, null, 0,
+                0, null, 0, new DenoiseJob.ImageToImage(image.slice(0, 1), 0.5f))));
+    }
+
     @Test
     void multistepHistoryIsInTheCheckpoint() {
         Recorder r = new Recorder();

@@ -45,6 +45,14 @@ public final class SdCli {
         System.exit(new SdCli().run(args));
     }
 
+    private static com.google.protobuf.ByteString readFile(String path) {
+        try {
+            return com.google.protobuf.ByteString.copyFrom(java.nio.file.Files.readAllBytes(Path.of(path)));
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("cannot read " + path + ": " + e.getMessage());
+        }
+    }
+
     private static String usage() {
         return """
                 usage: sd generate PROMPT [options]
@@ -57,6 +65,8 @@ public final class SdCli {
                   --seed N                seed (default: random, printed)
                   --width W --height H    image size (default: the model's)
                   --num-images N          images (default 1)
+                  --init-image FILE       image-to-image: start from this image (PNG; width and height default to its size)
+                  --strength S            with --init-image: the share of the schedule that runs, in (0, 1] (default 0.8)
                   --target HOST:PORT      a running orchestrator (default: start the embedded stack here)
                   --model-dir DIR         model for the embedded stack (default models/sd-shapes-64)
                   --timeout SECONDS       deadline of the call (default 600)
@@ -96,6 +106,8 @@ public final class SdCli {
                     case "--width" -> req.setWidth(Integer.parseInt(args[++i]));
                     case "--height" -> req.setHeight(Integer.parseInt(args[++i]));
                     case "--num-images" -> req.setNumImages(Integer.parseInt(args[++i]));
+                    case "--init-image" -> req.setInitImage(readFile(args[++i]));
+                    case "--strength" -> req.setStrength(Float.parseFloat(args[++i]));
                     case "--target" -> target = args[++i];
                     case "--model-dir" -> modelDir = args[++i];
                     case "--timeout" -> timeout = Long.parseLong(args[++i]);
@@ -233,6 +245,7 @@ public final class SdCli {
     private void bar(Progress p) {
         String stage = switch (p.getStage()) {
             case STAGE_TEXT_ENCODING -> "encoding prompt";
+            case STAGE_IMAGE_ENCODING -> "encoding image";
             case STAGE_DENOISING -> "denoising";
             case STAGE_DECODING -> "decoding";
             default -> "waiting";

@@ -12,7 +12,7 @@ import org.sdserve.proto.v1.GenerateRequest;
  */
 public sealed interface JobEvent {
     /** The pipeline's stages, in order. */
-    enum Stage { TEXT_ENCODING, DENOISING, DECODING }
+    enum Stage { TEXT_ENCODING, IMAGE_ENCODING, DENOISING, DECODING }
 
     /** The request with every default filled in, and the seed of each image. */
     record Accepted(String jobId, GenerateRequest resolved, List<Long> seeds) implements JobEvent {

@@ -25,6 +25,7 @@ import org.sdserve.proto.v1.EncodeResponse;
 import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.StepProgress;
 import org.sdserve.proto.v1.Tensor;
+import org.sdserve.proto.v1.VaeEncodeRequest;
 
 /**
  * One job's generation, in the order of diffusers' StableDiffusionPipeline.__call__: encode the prompt and the
@@ -69,6 +70,20 @@ final class Pipeline {
         progress(job, Stage.TEXT_ENCODING, 1, 1, 0, 0);
         stageMs.put("text_encoding", ms(t));
 
+        // 2b. image-to-image: the init image's latents, a seeded posterior sample per image (seed + i, as the noise)
+        Tensor imageLatents = null;
+        if (!r.getInitImage().isEmpty()) {
+            t = System.nanoTime();
+            progress(job, Stage.IMAGE_ENCODING, 0, 1, 0, 0);
+            VaeEncodeRequest.Builder images = VaeEncodeRequest.newBuilder().setSeed(r.getSeed());
+            for (int i = 0; i < job.seeds().size(); i++) {
+                images.addPng(r.getInitImage());
+            }
+            imageLatents = job.trace.stage("encode_image", () -> stages.encodeImage(images.build())).getLatents();
+            progress(job, Stage.IMAGE_ENCODING, 1, 1, 0, 0);
+            stageMs.put("image_encoding", ms(t));
+        }
+
         // 3-4. prepare latents and denoise, relaying each step
         t = System.nanoTime();
         DenoiseRequest.Builder dr = DenoiseRequest.newBuilder()
@@ -79,6 +94,9 @@ final class Pipeline {
                 .setCheckpointInterval(checkpointEvery(r.getLatentsInterval()));
         if (guided) {
             dr.setNegativeEmbeds(TensorCodec.encode(hidden.slice(0, 1)));
+        }
+        if (imageLatents != null) {
+            dr.setImageLatents(imageLatents).setStrength(r.getStrength());
         }
         long denoiseStart = t;
         Tensor latents = job.trace.stage("denoise", () -> denoise(job, dr.build(), denoiseStart));
@@ -120,6 +138,7 @@ final class Pipeline {
         int latentsInterval = job.resolved().getLatentsInterval();
         Checkpoint last = null;
         int reported = 0; // the last step relayed to the job's log
+        int skipped = -1; // steps before the first reported one (image-to-image starts into the schedule)
         int snapshot = 0; // the step of the last latent snapshot relayed
         for (int attempt = 1; ; attempt++) {
             DenoiseRequest call = last == null ? request : request.toBuilder().setResume(last).build();
@@ -145,7 +164,8 @@ final class Pipeline {
                         case PROGRESS -> {
                             if (e.getProgress().getStep() > reported) {
                                 reported = e.getProgress().getStep();
-                                relay(job, e.getProgress(), start);
+                                skipped = skipped < 0 ? reported - 1 : skipped; // (the first step is always sent)
+                                relay(job, e.getProgress(), start, skipped);
                             }
                         }
                         default -> { } // an event kind newer than this orchestrator
@@ -180,8 +200,8 @@ final class Pipeline {
         }
     }
 
-    private static void relay(Job job, StepProgress p, long start) {
-        long perStep = ms(start) / Math.max(1, p.getStep());
+    private static void relay(Job job, StepProgress p, long start, int skipped) {
+        long perStep = ms(start) / Math.max(1, p.getStep() - skipped);
         progress(job, Stage.DENOISING, p.getStep(), p.getTotalSteps(), p.getTimestep(),
                 perStep * (p.getTotalSteps() - p.getStep()));
         List<ByteString> previews = p.getPreviewPngList();

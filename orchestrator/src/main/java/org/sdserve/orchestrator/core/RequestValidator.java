@@ -3,6 +3,7 @@ package org.sdserve.orchestrator.core;
 import java.util.Locale;
 import java.util.function.LongSupplier;
 import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.image.RgbImage;
 import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.ModelDescription;
 import org.sdserve.proto.v1.Priority;
@@ -16,6 +17,8 @@ public final class RequestValidator {
     public static final float DEFAULT_GUIDANCE = 7.5f;
     public static final float MAX_GUIDANCE = 100f;
     public static final int MAX_PROMPT_CHARS = 10_000;
+    /** diffusers' StableDiffusionImg2ImgPipeline default. */
+    public static final float DEFAULT_STRENGTH = 0.8f;
 
     private final Limits limits;
     private final LongSupplier seedSource;
@@ -39,16 +42,25 @@ public final class RequestValidator {
         require(r.getNegativePrompt().length() <= MAX_PROMPT_CHARS,
                 "negative_prompt must be at most %d characters, got %d", MAX_PROMPT_CHARS,
                 r.getNegativePrompt().length());
-        require(r.getInitImage().isEmpty() && !r.hasStrength() && r.getMaskImage().isEmpty(),
-                "init_image, strength and mask_image (image-to-image, inpainting) are not served yet; leave them unset");
+        require(r.getMaskImage().isEmpty(), "mask_image (inpainting) is not served yet; leave it unset");
+        require(!r.hasStrength() || !r.getInitImage().isEmpty(),
+                "strength goes with init_image (image-to-image), which is unset");
+        RgbImage init = r.getInitImage().isEmpty() ? null
+                : RgbImage.fromPng(r.getInitImage().toByteArray(), "init_image", limits.maxSide());
         require(r.getModel().isEmpty() || r.getModel().equals(model.getModel()),
                 "model: this server serves \"%s\", got \"%s\" (or leave it empty)", model.getModel(),
                 InvalidRequestException.shown(r.getModel()));
 
         int m = model.getSizeMultiple();
         // uint32 fields arrive as Java ints: values of 2^31 and more read negative unless widened unsigned
-        long width = r.getWidth() == 0 ? model.getDefaultWidth() : unsigned(r.getWidth());
-        long height = r.getHeight() == 0 ? model.getDefaultHeight() : unsigned(r.getHeight());
+        long width = r.getWidth() != 0 ? unsigned(r.getWidth()) : init != null ? init.width() : model.getDefaultWidth();
+        long height = r.getHeight() != 0 ? unsigned(r.getHeight())
+                : init != null ? init.height() : model.getDefaultHeight();
+        if (init != null && (r.getWidth() == 0 || r.getHeight() == 0)) {
+            require(width % m == 0 && height % m == 0, "init_image is %dx%d, and width and height come from it "
+                    + "when unset: its sides must be multiples of %d (or set width and height: it is resized to "
+                    + "them)", init.width(), init.height(), m);
+        }
         checkSide("width", width, m);
         checkSide("height", height, m);
 
@@ -87,8 +99,22 @@ public final class RequestValidator {
         Priority priority = r.getPriority() == Priority.PRIORITY_UNSPECIFIED ? Priority.PRIORITY_INTERACTIVE
                 : r.getPriority();
 
+        GenerateRequest.Builder out = r.toBuilder();
+        if (init != null) {
+            float strength = r.hasStrength() ? r.getStrength() : DEFAULT_STRENGTH;
+            require(strength > 0 && strength <= 1, "strength must be in (0, 1], got %s", strength);
+            // diffusers' get_timesteps: the last int(steps x strength) steps run (strength as its decimal)
+            long run = Math.min((long) (steps * Double.parseDouble(Float.toString(strength))), steps);
+            require(run >= 1, "strength %s with %d steps runs no step (image-to-image runs the last int(steps x "
+                    + "strength)): raise strength or steps", strength, steps);
+            RgbImage sized = init.resized((int) width, (int) height);
+            out.setStrength(strength);
+            if (sized != init) {
+                out.setInitImage(com.google.protobuf.ByteString.copyFrom(sized.toPng()));
+            }
+        }
         long seed = r.hasSeed() ? r.getSeed() : seedSource.getAsLong();
-        return r.toBuilder().setWidth((int) width).setHeight((int) height).setSteps((int) steps)
+        return out.setWidth((int) width).setHeight((int) height).setSteps((int) steps)
                 .setGuidanceScale(guidance).setScheduler(scheduler).setNumImages((int) images).setSeed(seed)
                 .setModel(model.getModel())
                 .setPriority(priority).build();

@@ -8,6 +8,8 @@ import org.sdserve.proto.v1.DenoiseRequest;
 import org.sdserve.proto.v1.EncodeRequest;
 import org.sdserve.proto.v1.EncodeResponse;
 import org.sdserve.proto.v1.ModelDescription;
+import org.sdserve.proto.v1.VaeEncodeRequest;
+import org.sdserve.proto.v1.VaeEncodeResponse;
 
 /**
  * The three stages as a job calls them, in the messages of their contract (stages.proto). The gRPC clients
@@ -26,6 +28,9 @@ public interface Stages {
 
     /** Latents [n, 4, h/8, w/8] to n PNGs. */
     DecodeResponse decode(DecodeRequest request);
+
+    /** n PNGs to latents [n, 4, h/8, w/8]: image-to-image's start (a seeded posterior sample when seeded). */
+    VaeEncodeResponse encodeImage(VaeEncodeRequest request);
 
     /**
      * null when every stage can be reached as far as is known, else which cannot and why: a job is then refused

@@ -103,6 +103,7 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
     private static Stage stage(JobEvent.Stage s) {
         return switch (s) {
             case TEXT_ENCODING -> Stage.STAGE_TEXT_ENCODING;
+            case IMAGE_ENCODING -> Stage.STAGE_IMAGE_ENCODING;
             case DENOISING -> Stage.STAGE_DENOISING;
             case DECODING -> Stage.STAGE_DECODING;
         };

@@ -27,6 +27,8 @@ import org.sdserve.proto.v1.EncodeRequest;
 import org.sdserve.proto.v1.EncodeResponse;
 import org.sdserve.proto.v1.ModelDescription;
 import org.sdserve.proto.v1.TextEncoderGrpc;
+import org.sdserve.proto.v1.VaeEncodeRequest;
+import org.sdserve.proto.v1.VaeEncodeResponse;
 import org.sdserve.proto.v1.VaeGrpc;
 
 /**
@@ -73,6 +75,12 @@ public final class StageClients implements Stages, AutoCloseable {
     public DecodeResponse decode(DecodeRequest request) {
         return failover(vae, ch -> VaeGrpc.newBlockingStub(ch)
                 .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS).decode(request));
+    }
+
+    @Override
+    public VaeEncodeResponse encodeImage(VaeEncodeRequest request) {
+        return failover(vae, ch -> VaeGrpc.newBlockingStub(ch)
+                .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS).encode(request));
     }
 
     /**

@@ -116,6 +116,7 @@ final class Events {
     static String stage(JobEvent.Stage s) {
         return switch (s) {
             case TEXT_ENCODING -> "text_encoding";
+            case IMAGE_ENCODING -> "image_encoding";
             case DENOISING -> "denoising";
             case DECODING -> "decoding";
         };
