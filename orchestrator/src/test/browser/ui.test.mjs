@@ -131,6 +131,35 @@ try {
     await page.fill("#width", "64");
   });
 
+  await step("image-to-image from a chosen file, and a file that is no image", async () => {
+    const src = await page.$eval("#gallery li:first-child img", (e) => e.src);
+    const png = Buffer.from(await (await fetch(src)).arrayBuffer());
+    const before = await page.$$eval("#gallery li", (els) => els.length);
+    await page.setInputFiles("#init_image", { name: "start.png", mimeType: "image/png", buffer: png });
+    await page.waitForSelector("#strength-field:not([hidden])", timeout);
+    await page.waitForSelector("#init-preview:not([hidden])", timeout);
+    assert.equal(await page.inputValue("#width"), "64", "width and height follow the image");
+    await page.fill("#strength", "0.5");
+    assert.equal(await page.textContent("#strength-value"), "0.5");
+    await page.fill("#steps", "10");
+    await page.fill("#num_images", "1");
+    await page.fill("#prompt", "a small green triangle on a purple background");
+    await page.click("#generate");
+    await page.waitForFunction((n) => document.querySelectorAll("#gallery li").length === n + 1, before, timeout);
+    assert.equal(await page.isVisible("#stage-image_encoding"), true, "the image encoding stage is shown");
+    assert.equal(await page.textContent("#stage-denoising .stage-detail"), "10 / 10");
+    await page.screenshot({ path: path.join(OUT, "ui-img2img.png"), fullPage: true });
+    // a file that is not an image: the server's message, next to the field
+    await page.setInputFiles("#init_image", { name: "notes.png", mimeType: "image/png",
+      buffer: Buffer.from("not a png") });
+    await page.waitForSelector("#strength-field:not([hidden])", timeout);
+    await page.click("#generate");
+    await page.waitForFunction(() => document.querySelector("#err-init_image").textContent.length > 0, null, timeout);
+    assert.match(await page.textContent("#err-init_image"), /^init_image: not a PNG or other readable image/);
+    await page.click("#init-clear");
+    assert.equal(await page.isVisible("#strength-field"), false, "removed: text-to-image again");
+  });
+
   await step("cancel", async () => {
     await page.fill("#steps", "200");
     await page.fill("#width", "256");

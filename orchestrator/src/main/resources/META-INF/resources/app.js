@@ -7,7 +7,9 @@ const $ = (id) => document.getElementById(id);
 const FIELDS = ["prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "scheduler", "seed",
   "num_images", "preview_interval"];
 const NUMBERS = new Set(["width", "height", "steps", "guidance_scale", "seed", "num_images", "preview_interval"]);
-const STAGES = ["text_encoding", "denoising", "decoding"];
+const STAGES = ["text_encoding", "image_encoding", "denoising", "decoding"];
+let initImage = null; // the chosen start image as a data URL (image-to-image), or null
+let sizeMultiple = 8, maxSide = 2048;
 
 // Timings for tests and the curious: when each preview event arrived and when its image was shown (Date.now()).
 window.sdTimings = [];
@@ -71,7 +73,43 @@ function body() {
     if (v === "") continue;
     b[f] = NUMBERS.has(f) ? Number(v) : v;
   }
+  if (initImage) {
+    b.init_image = initImage;
+    b.strength = Number($("strength").value);
+  }
   return b;
+}
+
+/** A start image chosen: shown, the strength slider with it, width and height set to its size when they fit. */
+function chooseInitImage(file) {
+  $("err-init_image").textContent = "";
+  if (!file) { clearInitImage(); return; }
+  const reader = new FileReader();
+  reader.onload = () => {
+    const img = $("init-preview");
+    img.onload = () => {
+      const w = img.naturalWidth, h = img.naturalHeight;
+      if (w % sizeMultiple === 0 && h % sizeMultiple === 0 && w <= maxSide && h <= maxSide) {
+        $("width").value = w; $("height").value = h;
+      }
+    };
+    img.src = reader.result;
+    img.hidden = false;
+    initImage = reader.result;
+    $("strength-field").hidden = false;
+    $("init-clear").hidden = false;
+  };
+  reader.onerror = () => { $("err-init_image").textContent = "That file cannot be read."; };
+  reader.readAsDataURL(file);
+}
+
+function clearInitImage() {
+  initImage = null;
+  $("init_image").value = "";
+  $("init-preview").hidden = true;
+  $("init-preview").removeAttribute("src");
+  $("strength-field").hidden = true;
+  $("init-clear").hidden = true;
 }
 
 async function loadModel() {
@@ -92,6 +130,7 @@ async function loadModel() {
       $(f).step = m.size_multiple; $(f).min = m.size_multiple; $(f).max = m.max_side;
     }
     $("width").value = m.default_width; $("height").value = m.default_height;
+    sizeMultiple = m.size_multiple; maxSide = m.max_side;
     $("steps").max = m.max_steps; $("steps").value = m.default_steps;
     $("guidance_scale").value = m.default_guidance_scale;
     $("num_images").max = m.max_images;
@@ -130,6 +169,7 @@ function resetJobPanel(id) {
   $("job-status").textContent = "connecting…";
   $("job-error").textContent = "";
   $("previews").replaceChildren();
+  $("stage-image_encoding").hidden = true; // shown when the job reports it
   for (const s of STAGES) {
     const el = $("stage-" + s);
     el.querySelector("progress").value = 0;
@@ -187,6 +227,7 @@ function ended(error) {
 function progress(p) {
   const el = $("stage-" + p.stage);
   if (!el) return;
+  el.hidden = false;
   const bar = el.querySelector("progress");
   bar.max = Math.max(1, p.total_steps);
   bar.value = p.step;
@@ -232,7 +273,8 @@ function image(i) {
   const meta = document.createElement("span");
   meta.className = "muted";
   const r = current.resolved || {};
-  meta.textContent = `seed ${i.seed} · ${i.width}x${i.height} · ${r.steps || "?"} steps ${r.scheduler || ""}`;
+  meta.textContent = `seed ${i.seed} · ${i.width}x${i.height} · ${r.steps || "?"} steps ${r.scheduler || ""}`
+    + (r.strength ? ` · from an image, strength ${r.strength}` : "");
   const use = document.createElement("button");
   use.type = "button";
   use.className = "secondary use-seed";
@@ -262,6 +304,9 @@ async function cancel() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("job-form").addEventListener("submit", submit);
+  $("init_image").addEventListener("change", (e) => chooseInitImage(e.target.files[0]));
+  $("init-clear").addEventListener("click", clearInitImage);
+  $("strength").addEventListener("input", () => { $("strength-value").textContent = $("strength").value; });
   $("cancel").addEventListener("click", cancel);
   $("token-form").addEventListener("submit", (e) => {
     e.preventDefault();

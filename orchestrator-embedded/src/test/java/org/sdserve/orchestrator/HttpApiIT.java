@@ -149,7 +149,13 @@ class HttpApiIT {
                 new Case("{\"prompt\": \"a red circle\", \"steps\": 10, \"preview_interval\": 11}",
                         ok.clone().setSteps(10).setPreviewInterval(11).build(), "preview_interval"),
                 new Case("{\"prompt\": \"a red circle\", \"num_images\": 9}", ok.clone().setNumImages(9).build(),
-                        "num_images"));
+                        "num_images"),
+                // image-to-image: base64 of a non-image, and a strength without an image
+                new Case("{\"prompt\": \"a red circle\", \"init_image\": \"data:image/png;base64,bm90IGEgcG5n\"}",
+                        ok.clone().setInitImage(com.google.protobuf.ByteString.copyFromUtf8("not a png")).build(),
+                        "init_image"),
+                new Case("{\"prompt\": \"a red circle\", \"strength\": 0.5}", ok.clone().setStrength(0.5f).build(),
+                        "strength"));
         for (Case c : cases) {
             HttpResponse<String> r = post(c.json());
             JsonNode err = JSON.readTree(r.body());
@@ -167,6 +173,7 @@ class HttpApiIT {
                 "{\"prompt\": \"x\", \"stepz\": 3}", "unknown field \"stepz\"",
                 "{\"prompt\": \"x\", \"width\": \"wide\"}", "width must be an integer",
                 "{\"prompt\": \"x\", \"num_images\": 2.5}", "num_images must be an integer",
+                "{\"prompt\": \"x\", \"init_image\": \"%%%\"}", "init_image must be base64",
                 "{\"prompt\": ", "the body is not valid JSON",
                 "{\"prompt\": \"x\", \"seed\": -1}", "seed must be in [0, 9007199254740991], got -1",
                 "{\"prompt\": \"x\", \"priority\": \"urgent\"}", "priority must be \"interactive\" or \"batch\"");

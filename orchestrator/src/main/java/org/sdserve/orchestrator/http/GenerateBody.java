@@ -14,7 +14,8 @@ import org.sdserve.proto.v1.Priority;
  * other check is the gRPC path's, so both answer the same message.
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-@Schema(name = "GenerateRequest", description = "A text-to-image job; omitted fields take the server's defaults")
+@Schema(name = "GenerateRequest", description = "A text-to-image job (image-to-image with init_image); omitted fields "
+        + "take the server's defaults")
 public record GenerateBody(
         @Schema(required = true, description = "at most 75 tokens once tokenized", example = "a red circle on a blue background")
         String prompt,
@@ -45,7 +46,15 @@ public record GenerateBody(
                 + "interactive one", enumeration = {"interactive", "batch"})
         String priority,
         @Schema(description = "0 or omitted = none; n = a latents event every n steps and one of the final latents")
-        Long latentsInterval) {
+        Long latentsInterval,
+        @Schema(description = "image-to-image: the init image, base64 (PNG, or any image Java reads); width and "
+                + "height default to its size, another size is resized to them; not echoed in accepted")
+        String initImage,
+        @Schema(description = "with init_image: the share of the schedule that runs, in (0, 1]; omitted = 0.8 (the "
+                + "last int(steps x strength) steps run)")
+        Float strength,
+        @Schema(description = "inpainting: not served yet (400)")
+        String maskImage) {
 
     /** Largest seed that JSON numbers carry exactly through JavaScript. */
     static final long MAX_SEED = (1L << 53) - 1;
@@ -77,6 +86,15 @@ public record GenerateBody(
         if (eta != null) {
             b.setEta(eta);
         }
+        if (initImage != null) {
+            b.setInitImage(base64("init_image", initImage));
+        }
+        if (strength != null) {
+            b.setStrength(strength);
+        }
+        if (maskImage != null) {
+            b.setMaskImage(base64("mask_image", maskImage));
+        }
         if (priority != null) {
             b.setPriority(switch (priority) {
                 case "interactive" -> Priority.PRIORITY_INTERACTIVE;
@@ -96,7 +114,19 @@ public record GenerateBody(
                 r.hasSeed() ? r.getSeed() : null, Integer.toUnsignedLong(r.getNumImages()),
                 Integer.toUnsignedLong(r.getPreviewInterval()), r.getModel(), r.getEta(),
                 r.getPriority() == Priority.PRIORITY_BATCH ? "batch" : "interactive",
-                Integer.toUnsignedLong(r.getLatentsInterval()));
+                Integer.toUnsignedLong(r.getLatentsInterval()), null, r.hasStrength() ? r.getStrength() : null, null);
+    }
+
+    /** Base64, line breaks allowed, or a data URL ({@code data:image/png;base64,...}) as a browser makes them. */
+    private static com.google.protobuf.ByteString base64(String field, String value) {
+        String data = value.startsWith("data:") && value.indexOf(',') > 0 ? value.substring(value.indexOf(',') + 1)
+                : value;
+        try {
+            return com.google.protobuf.ByteString.copyFrom(java.util.Base64.getDecoder()
+                    .decode(data.replaceAll("\\s", "")));
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(field + " must be base64 (standard alphabet), e.g. of a PNG file");
+        }
     }
 
     private static int uint32(String field, Long value) {
