@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Whole-image parity goldens: the PyTorch sampler (sampling.generate) on the demo model, for the Java services to
-reproduce within 2/255 per pixel (orchestrator ParityTest): text-to-image, and image-to-image from a drawn scene
-at two strengths.
+reproduce within 2/255 per pixel (orchestrator ParityTest): text-to-image, image-to-image from a drawn scene at
+two strengths, and inpainting part of that scene.
 
     /usr/bin/python3 tools/demo-model/parity_goldens.py [--work tools/demo-model/work] [--out DIR]
 
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -29,12 +30,35 @@ PROMPT, NEGATIVE, SEEDS, GUIDANCE = "a large yellow triangle on a purple backgro
 INIT_SCENE = {"shape": "circle", "colour": "blue", "background": "red", "size": "large", "cx": 0.5, "cy": 0.5}
 I2I_PROMPT, I2I_SEEDS, I2I_STEPS, I2I_STRENGTHS = "a large green circle on a red background", [31, 32], 20, [0.5, 0.8]
 I2I_SCHEDULERS = ["ddim", "euler_a", "dpmpp_2m"]
+# inpainting (4-channel UNet): the same scene, a white square over the circle repainted; strengths 1 and 0.75
+INPAINT_PROMPT, INPAINT_SEEDS, INPAINT_STEPS, INPAINT_STRENGTHS = ("a large yellow circle on a red background",
+                                                                   [41, 42], 20, [1.0, 0.75])
+
+
+def inpaint_mask():
+    m = np.zeros((64, 64, 3), np.uint8)
+    m[12:52, 12:52] = 255
+    return m
 
 
 def save(out, images, names):
     for img, name in zip(images, names):
         Image.fromarray(img).save(f"{out}/{name}")
     return names
+
+
+def from_image(m, out, kind, prompt, seeds, steps, strengths, init, mask=None):
+    """Image-to-image (or, with a mask, inpainting) cases: each scheduler at each strength."""
+    cases = []
+    for scheduler in I2I_SCHEDULERS:
+        for strength in strengths:
+            imgs = sampling.generate(m, [prompt] * len(seeds), seeds, steps=steps, guidance=GUIDANCE,
+                                     negative=NEGATIVE, scheduler=scheduler, init_image=init, strength=strength,
+                                     mask_image=mask)
+            files = save(out, imgs, [f"{kind}-{scheduler}-{strength}-{seed}.png" for seed in seeds])
+            cases.append({"scheduler": scheduler, "steps": steps, "strength": strength, "seeds": seeds,
+                          "files": files})
+    return cases
 
 
 def main():
@@ -55,19 +79,17 @@ def main():
         cases.append({"scheduler": scheduler, "steps": steps, "seeds": SEEDS, "files": files})
     init = scenes.render(INIT_SCENE, 64)
     Image.fromarray(init).save(f"{args.out}/img2img-init.png")
-    i2i = []
-    for scheduler in I2I_SCHEDULERS:
-        for strength in I2I_STRENGTHS:
-            imgs = sampling.generate(m, [I2I_PROMPT] * len(I2I_SEEDS), I2I_SEEDS, steps=I2I_STEPS,
-                                     guidance=GUIDANCE, negative=NEGATIVE, scheduler=scheduler, init_image=init,
-                                     strength=strength)
-            files = save(args.out, imgs, [f"img2img-{scheduler}-{strength}-{seed}.png" for seed in I2I_SEEDS])
-            i2i.append({"scheduler": scheduler, "steps": I2I_STEPS, "strength": strength, "seeds": I2I_SEEDS,
-                        "files": files})
+    i2i = from_image(m, args.out, "img2img", I2I_PROMPT, I2I_SEEDS, I2I_STEPS, I2I_STRENGTHS, init)
+    mask = inpaint_mask()
+    Image.fromarray(mask).save(f"{args.out}/inpaint-mask.png")
+    inpaint = from_image(m, args.out, "inpaint", INPAINT_PROMPT, INPAINT_SEEDS, INPAINT_STEPS, INPAINT_STRENGTHS,
+                         init, mask)
     with open(f"{args.out}/parity.json", "w") as f:
         json.dump({"about": "PyTorch sampler outputs (tools/demo-model/parity_goldens.py); torch " + torch.__version__,
                    "prompt": PROMPT, "negative_prompt": NEGATIVE, "guidance_scale": GUIDANCE, "cases": cases,
-                   "img2img": {"init_image": "img2img-init.png", "prompt": I2I_PROMPT, "cases": i2i}}, f,
+                   "img2img": {"init_image": "img2img-init.png", "prompt": I2I_PROMPT, "cases": i2i},
+                   "inpaint": {"init_image": "img2img-init.png", "mask_image": "inpaint-mask.png",
+                               "prompt": INPAINT_PROMPT, "cases": inpaint}}, f,
                   indent=1)
     print("wrote", args.out)
 

@@ -62,14 +62,25 @@ def start_step(steps, strength):
     return max(steps - min(int(steps * strength), steps), 0)
 
 
+def latent_mask(mask):
+    """uint8 [H,W,3] mask image -> [1,1,H/8,W/8], 1 = repaint: diffusers' mask processor (PIL "L", / 255,
+    binarized at 0.5), then torch.nn.functional.interpolate to the latent size (nearest)."""
+    from PIL import Image
+    luma = np.array(Image.fromarray(mask).convert("L")).astype(np.float32) / 255.0
+    m = torch.from_numpy((luma >= 0.5).astype(np.float32))[None, None]
+    return torch.nn.functional.interpolate(m, size=(m.shape[2] // 8, m.shape[3] // 8))
+
+
 @torch.no_grad()
 def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="ddim", init_image=None,
-             strength=0.8):
+             strength=0.8, mask_image=None):
     """Returns uint8 [N,H,W,3]. One generator per image, as the services: noise for image i comes from
     torch.Generator().manual_seed(seeds[i]) alone (initial noise [1,4,8,8], then ancestral noise per step).
     With init_image (uint8 [H,W,3]): image-to-image as diffusers' StableDiffusionImg2ImgPipeline: each generator
     draws the posterior sample, then the noise that add_noise mixes in at the start step; the last
-    int(steps x strength) steps run."""
+    int(steps x strength) steps run. With mask_image too: inpainting as diffusers' StableDiffusionInpaintPipeline
+    with a 4-channel UNet: at strength 1 the run starts from the noise alone; after each step the kept region
+    (mask 0) is the image's latents noised to the next step with the same noise (clean after the last)."""
     tok = clip_bpe.Tokenizer(m["vocab"], m["merges"])
     ac = Schedule().alphas_cumprod
     n = len(prompts)
@@ -78,12 +89,23 @@ def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     randn = lambda: torch.cat([torch.randn([1, 4, 8, 8], generator=g) for g in gens])
     first = 0
+    keep = None  # inpainting: step index -> the kept region's latents after that step
     if init_image is not None:
         image_latents = encode(m, init_image, gens)
         first = start_step(steps, strength)
         x = randn()  # add_noise's noise, each image's second draw
+        noise = x.clone()
     else:
         x = randn()
+    mask = latent_mask(mask_image) if mask_image is not None else None
+    from_noise = mask is not None and strength == 1.0  # the inpaint pipeline's is_strength_max
+
+    def blended(x, i, noised):
+        """After step i: the kept region is image_latents noised to step i + 1 (clean after the last step)."""
+        if mask is None:
+            return x
+        known = noised(i + 1) if i + 1 < steps else image_latents
+        return (1 - mask) * known + mask * x
 
     def eps_at(x_in, t):
         eps_u, eps_c = m["unet"](torch.cat([x_in, x_in]), torch.tensor(float(t)), ctx).chunk(2)
@@ -91,19 +113,21 @@ def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="
 
     if scheduler == "ddim":
         ratio = 1000 // steps
-        if init_image is not None:  # DDIMScheduler.add_noise at timesteps[first]
-            t0 = ddim_timesteps(steps)[first]
-            x = ac[t0] ** 0.5 * image_latents + (1 - ac[t0]) ** 0.5 * x
-        for t in ddim_timesteps(steps)[first:]:
+        tss = ddim_timesteps(steps)
+        noised = lambda j: ac[tss[j]] ** 0.5 * image_latents + (1 - ac[tss[j]]) ** 0.5 * noise
+        if init_image is not None and not from_noise:  # DDIMScheduler.add_noise at timesteps[first]
+            x = noised(first)
+        for i, t in list(enumerate(tss))[first:]:
             eps = eps_at(x, t)
             a_t = ac[t]
             a_prev = ac[t - ratio] if t - ratio >= 0 else ac[0]  # set_alpha_to_one = False
             x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
-            x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+            x = blended(a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps, i, noised)
     elif scheduler == "euler_a":
         ts, sig = euler_schedule(steps)
-        if init_image is not None:  # EulerAncestralDiscreteScheduler.add_noise at the begin index
-            x = image_latents + x * float(sig[first])
+        noised = lambda j: image_latents + noise * float(sig[j])
+        if init_image is not None and not from_noise:  # EulerAncestralDiscreteScheduler.add_noise at the begin index
+            x = noised(first)
         else:
             x = x * float((sig.max() ** 2 + 1) ** 0.5)  # init_noise_sigma for "leading"
         for i, t in list(enumerate(ts))[first:]:
@@ -112,15 +136,15 @@ def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="
             x0 = x - s * eps
             up = (s_next ** 2 * (s ** 2 - s_next ** 2) / s ** 2) ** 0.5
             down = (s_next ** 2 - up ** 2) ** 0.5
-            x = x + (x - x0) / s * (down - s) + randn() * up
+            x = blended(x + (x - x0) / s * (down - s) + randn() * up, i, noised)
     elif scheduler == "dpmpp_2m":
         ts, sig = dpm_schedule(steps)
         alpha = lambda s: 1 / (s ** 2 + 1) ** 0.5
         lam = lambda s: np.log(alpha(s)) - np.log(s * alpha(s)) if s > 0 else np.inf
         prev_x0 = None
-        if init_image is not None:  # DPMSolverMultistepScheduler.add_noise: alpha_t x + sigma_t noise
-            s = float(sig[first])
-            x = alpha(s) * image_latents + s * alpha(s) * x
+        noised = lambda j: alpha(float(sig[j])) * image_latents + float(sig[j]) * alpha(float(sig[j])) * noise
+        if init_image is not None and not from_noise:  # DPMSolverMultistepScheduler.add_noise
+            x = noised(first)
         for i, t in list(enumerate(ts))[first:]:
             s0, s1 = float(sig[i]), float(sig[i + 1])
             eps = eps_at(x, t)
@@ -132,7 +156,7 @@ def generate(m, prompts, seeds, steps=25, guidance=7.5, negative="", scheduler="
             if prev_x0 is not None and i < steps - 1:
                 r = (lam(s0) - lam(float(sig[i - 1]))) / h
                 nxt = nxt - 0.5 * alpha(s1) * em * (x0 - prev_x0) / r
-            prev_x0, x = x0, nxt
+            prev_x0, x = x0, blended(nxt, i, noised)
     else:
         raise ValueError(scheduler)
     return decode(m, x)

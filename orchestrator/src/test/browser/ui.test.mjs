@@ -149,6 +149,22 @@ try {
     assert.equal(await page.isVisible("#stage-image_encoding"), true, "the image encoding stage is shown");
     assert.equal(await page.textContent("#stage-denoising .stage-detail"), "10 / 10");
     await page.screenshot({ path: path.join(OUT, "ui-img2img.png"), fullPage: true });
+    // inpainting: a mask (white: the centre repainted) beside the start image; strength goes to 1
+    const mask = await page.evaluate(() => {
+      const c = document.createElement("canvas");
+      c.width = 64; c.height = 64;
+      const g = c.getContext("2d");
+      g.fillStyle = "#000"; g.fillRect(0, 0, 64, 64);
+      g.fillStyle = "#fff"; g.fillRect(16, 16, 32, 32);
+      return c.toDataURL("image/png");
+    });
+    await page.setInputFiles("#mask_image", { name: "mask.png", mimeType: "image/png",
+      buffer: Buffer.from(mask.split(",")[1], "base64") });
+    await page.waitForSelector("#mask-preview:not([hidden])", timeout);
+    assert.equal(await page.inputValue("#strength"), "1", "a mask sets strength 1");
+    await page.click("#generate");
+    await page.waitForFunction((n) => document.querySelectorAll("#gallery li").length === n + 2, before, timeout);
+    await page.setInputFiles("#mask_image", []);
     // a file that is not an image: the server's message, next to the field
     await page.setInputFiles("#init_image", { name: "notes.png", mimeType: "image/png",
       buffer: Buffer.from("not a png") });

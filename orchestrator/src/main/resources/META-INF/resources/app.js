@@ -9,6 +9,7 @@ const FIELDS = ["prompt", "negative_prompt", "width", "height", "steps", "guidan
 const NUMBERS = new Set(["width", "height", "steps", "guidance_scale", "seed", "num_images", "preview_interval"]);
 const STAGES = ["text_encoding", "image_encoding", "denoising", "decoding"];
 let initImage = null; // the chosen start image as a data URL (image-to-image), or null
+let maskImage = null;  // the chosen inpainting mask as a data URL, or null
 let sizeMultiple = 8, maxSide = 2048;
 
 // Timings for tests and the curious: when each preview event arrived and when its image was shown (Date.now()).
@@ -76,6 +77,7 @@ function body() {
   if (initImage) {
     b.init_image = initImage;
     b.strength = Number($("strength").value);
+    if (maskImage) b.mask_image = maskImage;
   }
   return b;
 }
@@ -97,14 +99,34 @@ function chooseInitImage(file) {
     img.hidden = false;
     initImage = reader.result;
     $("strength-field").hidden = false;
+    $("mask-field").hidden = false;
     $("init-clear").hidden = false;
   };
   reader.onerror = () => { $("err-init_image").textContent = "That file cannot be read."; };
   reader.readAsDataURL(file);
 }
 
+/** An inpainting mask chosen (with a start image): shown beside it; strength 1 repaints from noise alone. */
+function chooseMask(file) {
+  $("err-mask_image").textContent = "";
+  if (!file) { maskImage = null; $("mask-preview").hidden = true; return; }
+  const reader = new FileReader();
+  reader.onload = () => {
+    maskImage = reader.result;
+    $("mask-preview").src = reader.result;
+    $("mask-preview").hidden = false;
+    $("strength").value = "1"; $("strength-value").textContent = "1";
+  };
+  reader.onerror = () => { $("err-mask_image").textContent = "That file cannot be read."; };
+  reader.readAsDataURL(file);
+}
+
 function clearInitImage() {
   initImage = null;
+  maskImage = null;
+  $("mask_image").value = "";
+  $("mask-preview").hidden = true;
+  $("mask-field").hidden = true;
   $("init_image").value = "";
   $("init-preview").hidden = true;
   $("init-preview").removeAttribute("src");
@@ -306,6 +328,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("job-form").addEventListener("submit", submit);
   $("init_image").addEventListener("change", (e) => chooseInitImage(e.target.files[0]));
   $("init-clear").addEventListener("click", clearInitImage);
+  $("mask_image").addEventListener("change", (e) => chooseMask(e.target.files[0]));
   $("strength").addEventListener("input", () => { $("strength-value").textContent = $("strength").value; });
   $("cancel").addEventListener("click", cancel);
   $("token-form").addEventListener("submit", (e) => {

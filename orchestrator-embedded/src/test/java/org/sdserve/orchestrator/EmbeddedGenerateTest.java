@@ -179,6 +179,28 @@ class EmbeddedGenerateTest {
     }
 
     @Test
+    void inpaintingRepaintsTheMaskedRegionAndKeepsTheRest() {
+        // a blue square on red; the mask (white) covers the square: it becomes yellow, the red background stays
+        ByteString init = scene(64, 0x1e46dc, 0xdc1e1e);
+        ByteString mask = scene(64, 0xffffff, 0x000000);
+        Events ev = Events.generate(channel, request("a large yellow square on a red background", 8).setSteps(20)
+                .setInitImage(init).setMaskImage(mask).build());
+        GenerateRequest resolved = ev.all().get(0).getAccepted().getResolved();
+        assertEquals(1f, resolved.getStrength(), "inpainting's default strength");
+        assertTrue(resolved.getMaskImage().isEmpty(), "the mask is not echoed back");
+        RgbImage out = ev.image(0);
+        PromptJudge.Verdict v = PromptJudge.judge(out);
+        assertEquals("yellow", v.colour());
+        assertEquals("red", v.background());
+        // a corner, outside the mask: still the init image's red (through the VAE's reconstruction)
+        assertTrue(out.red(3, 3) > 150 && out.green(3, 3) < 90 && out.blue(3, 3) < 90,
+                "corner " + out.red(3, 3) + "," + out.green(3, 3) + "," + out.blue(3, 3));
+        // a mask of another size is resized with the image
+        assertEquals(64, Events.generate(channel, request("a large yellow square on a red background", 8)
+                .setSteps(4).setInitImage(init).setMaskImage(scene(32, 0xffffff, 0)).build()).image(0).width());
+    }
+
+    @Test
     void imagesOfABatchEqualTheSameSeedsAlone() {
         Events two = Events.generate(channel, request("a blue cross on a white background", 40).setNumImages(2)
                 .build());
@@ -439,7 +461,10 @@ class EmbeddedGenerateTest {
                 + "runs no step");
         assertRefused(r -> r.setInitImage(scene(50, 0, 0xffffff)), "init_image is 50x50, and width and height come "
                 + "from it when unset: its sides must be multiples of 16");
-        assertRefused(r -> r.setMaskImage(scene(64, 0, 0xffffff)), "mask_image (inpainting) is not served yet");
+        assertRefused(r -> r.setMaskImage(scene(64, 0, 0xffffff)), "mask_image goes with init_image (inpainting "
+                + "repaints part of it), which is unset");
+        assertRefused(r -> r.setInitImage(scene(64, 0, 0xffffff)).setMaskImage(ByteString.copyFromUtf8("x")),
+                "mask_image: not a PNG or other readable image (1 bytes)");
         assertRefused(r -> r.setEta(2f), "eta must be in [0, 1], got 2.0");
         assertRefused(r -> r.setPrompt("red ".repeat(80)), "prompt is 80 tokens long; at most 75 fit");
         assertRefused(r -> r.setNegativePrompt("blue ".repeat(90)), "negative_prompt is 90 tokens long");

@@ -48,6 +48,15 @@ class ParityTest {
                             .setInitImage(init).setStrength((float) c.get("strength").asDouble()),
                             " img2img strength " + c.get("strength").asText());
                 }
+                // inpainting with the demo model's 4-channel UNet (diffusers' inpaint pipeline's latent blending)
+                JsonNode inpaint = spec.get("inpaint");
+                ByteString mask = ByteString.copyFrom(Files.readAllBytes(dir.resolve(inpaint.get("mask_image")
+                        .asText())));
+                for (JsonNode c : inpaint.get("cases")) {
+                    compare(o.channel, dir, c, base.toBuilder().setPrompt(inpaint.get("prompt").asText())
+                            .setInitImage(init).setMaskImage(mask).setStrength((float) c.get("strength").asDouble()),
+                            " inpaint strength " + c.get("strength").asText());
+                }
                 o.channel.shutdownNow();
             }
         }

@@ -28,8 +28,14 @@ public record DenoiseJob(FloatTensor promptEmbeds, FloatTensor negativeEmbeds, i
      * @param imageLatents the init image's latents [B, C, h, w], UNet space: a seeded posterior sample that drew
      *     each image's first noise tensor
      * @param strength in (0, 1]: the share of the schedule that runs
+     * @param mask inpainting: [1 or B, 1, h, w], 1 = repaint, 0 = keep (the image's latents, noised to each step);
+     *     null = image-to-image
      */
-    public record ImageToImage(FloatTensor imageLatents, float strength) {
+    public record ImageToImage(FloatTensor imageLatents, float strength, FloatTensor mask) {
+        public ImageToImage(FloatTensor imageLatents, float strength) {
+            this(imageLatents, strength, null);
+        }
+
         /**
          * diffusers' get_timesteps: the inference step the run starts at, steps - min(int(steps x strength), steps).
          * The strength is taken as the decimal it was written as (0.7f is 0.699999988; Python's 0.7 gives

@@ -24,11 +24,46 @@ public final class DenoiseRun {
     private final Optional<LatentPreview> preview;
     private final int end;
     private final CompletableFuture<FloatTensor> result = new CompletableFuture<>();
+    private final Inpaint inpaint; // null unless inpainting
     private FloatTensor latents; // [B, C, h, w], UNet space
     private int step;
 
+    /**
+     * Inpainting with a standard UNet (diffusers' StableDiffusionInpaintPipeline, num_channels_unet == 4): after
+     * each step, where the mask is 0 the latents become the image's, noised to the next step with the noise that
+     * started the run (clean after the last step): latents = (1 - mask) x known + mask x latents.
+     *
+     * @param mask [1 or B, 1, h, w], 1 = repaint
+     * @param image the init image's latents [B, C, h, w]
+     * @param noise the noise tensor that noised them at the start [B, C, h, w]
+     */
+    record Inpaint(FloatTensor mask, FloatTensor image, FloatTensor noise) {
+        FloatTensor blend(FloatTensor latents, FloatTensor known) {
+            long[] s = latents.shape();
+            int b = (int) s[0];
+            int c = (int) s[1];
+            int plane = (int) (s[2] * s[3]);
+            float[] m = mask.data();
+            float[] x = latents.data();
+            float[] k = known.data();
+            float[] out = new float[x.length];
+            for (int i = 0; i < b; i++) {
+                int mi = mask.dim(0) == 1 ? 0 : i * plane;
+                for (int ch = 0; ch < c; ch++) {
+                    int base = (i * c + ch) * plane;
+                    for (int p = 0; p < plane; p++) {
+                        float w = m[mi + p];
+                        out[base + p] = (1f - w) * k[base + p] + w * x[base + p];
+                    }
+                }
+            }
+            return new FloatTensor(s, out);
+        }
+    }
+
     DenoiseRun(DenoiseJob job, StepListener listener, Scheduler scheduler, NoiseSource noise, FloatTensor latents,
-               FloatTensor context, Optional<LatentPreview> preview, int start, int end) {
+               FloatTensor context, Optional<LatentPreview> preview, int start, int end, Inpaint inpaint) {
+        this.inpaint = inpaint;
         this.job = job;
         this.listener = listener;
         this.scheduler = scheduler;
@@ -83,6 +118,10 @@ public final class DenoiseRun {
         Scheduler.StepResult r = scheduler.step(eps, step, latents, noise);
         latents = r.prevSample();
         step++;
+        if (inpaint != null) {
+            latents = inpaint.blend(latents, step < scheduler.steps()
+                    ? scheduler.addNoise(inpaint.image(), inpaint.noise(), step) : inpaint.image());
+        }
         FloatTensor x0 = r.predOriginal() != null ? r.predOriginal() : latents; // PNDM predicts no x0
         listener.onStep(step, scheduler.steps(), t, previews(x0));
         if (done()) {

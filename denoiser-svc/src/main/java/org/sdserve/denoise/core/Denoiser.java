@@ -198,11 +198,20 @@ public final class Denoiser implements AutoCloseable {
         //    so that the generators are where an uninterrupted run would have them)
         FloatTensor latents = scale(noise.randn(shape), scheduler.initNoiseSigma());
         int start = job.startStep();
+        DenoiseRun.Inpaint inpaint = null;
         if (job.imageToImage() != null) {
             // image-to-image, as diffusers' img2img prepare_latents: the first draw above was the posterior sample
             // (Vae.Encode drew it, from the same seeds); the second noises the image to where the run starts
-            start = job.imageToImage().startStep(job.steps()) * scheduler.order();
-            latents = scheduler.addNoise(job.imageToImage().imageLatents(), noise.randn(shape), start);
+            DenoiseJob.ImageToImage i2i = job.imageToImage();
+            start = i2i.startStep(job.steps()) * scheduler.order();
+            FloatTensor imageNoise = noise.randn(shape);
+            // inpainting at strength 1 starts from that noise alone (diffusers' inpaint is_strength_max)
+            latents = i2i.mask() != null && i2i.strength() == 1f
+                    ? scale(new FloatTensor(shape, imageNoise.data().clone()), scheduler.initNoiseSigma())
+                    : scheduler.addNoise(i2i.imageLatents(), imageNoise, start);
+            if (i2i.mask() != null) {
+                inpaint = new DenoiseRun.Inpaint(i2i.mask(), i2i.imageLatents(), imageNoise);
+            }
         }
         if (job.initLatents() != null) {
             latents = job.initLatents();
@@ -237,7 +246,7 @@ public final class Denoiser implements AutoCloseable {
                 return listener.cancelled();
             }
         };
-        return new DenoiseRun(job, counted, scheduler, noise, latents, context, preview, start, end);
+        return new DenoiseRun(job, counted, scheduler, noise, latents, context, preview, start, end, inpaint);
     }
 
     /**
@@ -345,6 +354,13 @@ public final class Denoiser implements AutoCloseable {
                 + "no step (the last int(steps x strength) run): raise strength or steps", s, job.steps());
         long[] want = {job.seeds().length, unet.latentChannels(), job.height() / geometry.vaeFactor(),
             job.width() / geometry.vaeFactor()};
+        if (i2i.mask() != null) {
+            long[] m = i2i.mask().shape();
+            InvalidRequestException.require(m.length == 4 && (m[0] == 1 || m[0] == want[0]) && m[1] == 1
+                            && m[2] == want[2] && m[3] == want[3],
+                    "mask must be [1 or %d, 1, %d, %d] (latent resolution), got %s", want[0], want[2], want[3],
+                    Arrays.toString(m));
+        }
         InvalidRequestException.require(i2i.imageLatents() != null
                         && Arrays.equals(i2i.imageLatents().shape(), want),
                 "image_latents must have shape %s, got %s", Arrays.toString(want),

@@ -180,9 +180,10 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         DenoiseJob.ImageToImage i2i = null;
         if (r.hasImageLatents()) {
             i2i = new DenoiseJob.ImageToImage(TensorCodec.decode(r.getImageLatents(), "image_latents"),
-                    r.getStrength());
+                    r.getStrength(), r.hasMask() ? TensorCodec.decode(r.getMask(), "mask") : null);
         } else {
-            InvalidRequestException.require(r.getStrength() == 0, "strength goes with image_latents, which are unset");
+            InvalidRequestException.require(r.getStrength() == 0 && !r.hasMask(),
+                    "strength and mask go with image_latents, which are unset");
         }
         return new DenoiseJob(prompt, negative, r.getWidth(), r.getHeight(), r.getSteps(), r.getGuidanceScale(),
                 r.getScheduler(), seeds, r.getPreviewInterval(), r.getEta(), init, r.getStartStep(), r.getEndStep(),

@@ -110,6 +110,30 @@ class CheckpointResumeTest {
                 assertArrayEquals(reference.data(), resumed.data(), s + " resumed after call " + c.step());
             }
         }
+        // inpainting (a mask: the left half repainted, at strength 1 and 0.5): its blending resumes exactly too
+        float[] half = new float[64];
+        for (int i = 0; i < 64; i++) {
+            half[i] = i % 8 < 4 ? 1f : 0f;
+        }
+        FloatTensor mask = new FloatTensor(new long[] {1, 1, 8, 8}, half);
+        for (String s : List.of("euler_a", "dpmpp_2m", "heun")) {
+            for (float strength : new float[] {1f, 0.5f}) {
+                DenoiseJob plain = job(s, 6, 0f, 1);
+                DenoiseJob j = new DenoiseJob(plain.promptEmbeds(), plain.negativeEmbeds(), 64, 64, 6, 7.5f, s,
+                        plain.seeds(), 0, 0f, null, 0, 0, null, 1, new DenoiseJob.ImageToImage(image, strength, mask));
+                Recorder whole = new Recorder();
+                FloatTensor reference = denoiser.denoise(j, whole);
+                for (int k = 4 * 64; k < 4 * 64 + 64; k++) { // image 1, channel 0: kept where the mask is 0
+                    if (half[k % 64] == 0f) {
+                        assertEquals(image.data()[k], reference.data()[k], s + ": a kept latent");
+                    }
+                }
+                for (Checkpoint c : whole.checkpoints) {
+                    assertArrayEquals(reference.data(), denoiser.denoise(j.resumedFrom(c, 0), new Recorder()).data(),
+                            s + " inpainting at strength " + strength + " resumed after call " + c.step());
+                }
+            }
+        }
         DenoiseJob plain = job("ddim", 6, 0f, 0);
         assertEquals("strength 0.1 of 6 steps runs no step (the last int(steps x strength) run): raise strength or "
                 + "steps", message(new DenoiseJob(plain.promptEmbeds(), plain.negativeEmbeds(), 64, 64, 6, 7.5f,

@@ -66,7 +66,9 @@ public final class SdCli {
                   --width W --height H    image size (default: the model's)
                   --num-images N          images (default 1)
                   --init-image FILE       image-to-image: start from this image (PNG; width and height default to its size)
-                  --strength S            with --init-image: the share of the schedule that runs, in (0, 1] (default 0.8)
+                  --strength S            with --init-image: the share of the schedule that runs, in (0, 1] (default 0.8;
+                                          1 with --mask)
+                  --mask FILE             with --init-image: inpainting; white = repaint, black = keep (PNG)
                   --target HOST:PORT      a running orchestrator (default: start the embedded stack here)
                   --model-dir DIR         model for the embedded stack (default models/sd-shapes-64)
                   --timeout SECONDS       deadline of the call (default 600)
@@ -108,6 +110,7 @@ public final class SdCli {
                     case "--num-images" -> req.setNumImages(Integer.parseInt(args[++i]));
                     case "--init-image" -> req.setInitImage(readFile(args[++i]));
                     case "--strength" -> req.setStrength(Float.parseFloat(args[++i]));
+                    case "--mask" -> req.setMaskImage(readFile(args[++i]));
                     case "--target" -> target = args[++i];
                     case "--model-dir" -> modelDir = args[++i];
                     case "--timeout" -> timeout = Long.parseLong(args[++i]);

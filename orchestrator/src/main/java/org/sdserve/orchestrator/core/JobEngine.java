@@ -148,8 +148,9 @@ public final class JobEngine implements AutoCloseable {
                 : base.withDeadline(deadline, timers);
         Job job = new Job(id, resolved, seeds, context, caller.name(), trace);
         trace.accepted(id, resolved, seeds, caller.name());
-        // (the init image is not echoed back: the client sent it, and the job's log is kept for watchers)
-        job.emit(new JobEvent.Accepted(job.id(), resolved.toBuilder().clearInitImage().build(), seeds));
+        // (the init image and mask are not echoed back: the client sent them, and the job's log is kept)
+        job.emit(new JobEvent.Accepted(job.id(), resolved.toBuilder().clearInitImage().clearMaskImage().build(),
+                seeds));
         Subscription subscription = subscribe(job, 0, subscriber);
         boolean start;
         synchronized (lock) {

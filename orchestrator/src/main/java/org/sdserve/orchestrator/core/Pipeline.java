@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.grpc.JobIds;
 import org.sdserve.common.tensor.FloatTensor;
 import org.sdserve.common.tensor.TensorCodec;
@@ -97,6 +98,10 @@ final class Pipeline {
         }
         if (imageLatents != null) {
             dr.setImageLatents(imageLatents).setStrength(r.getStrength());
+            if (!r.getMaskImage().isEmpty()) {
+                dr.setMask(TensorCodec.encode(latentMask(RgbImage.fromPng(r.getMaskImage().toByteArray(),
+                        "mask_image"), stages.description().getVaeFactor())));
+            }
         }
         long denoiseStart = t;
         Tensor latents = job.trace.stage("denoise", () -> denoise(job, dr.build(), denoiseStart));
@@ -114,6 +119,27 @@ final class Pipeline {
                     images.getPng(i)));
         }
         job.emit(new JobEvent.Completed(Map.copyOf(stageMs), ms(job.acceptedAt())));
+    }
+
+    /**
+     * The inpainting mask at latent resolution [1, 1, h/f, w/f], 1 = repaint: as diffusers' mask processor, luma
+     * (PIL's "L": (19595 R + 38470 G + 7471 B + 2^15) >> 16) over 255, binarized at 0.5, then torch's nearest
+     * interpolation to the latent size (the pixel at (f y, f x)).
+     */
+    static FloatTensor latentMask(RgbImage mask, int factor) {
+        int h = mask.height() / factor;
+        int w = mask.width() / factor;
+        float[] out = new float[h * w];
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int px = x * factor;
+                int py = y * factor;
+                int luma = (19595 * mask.red(px, py) + 38470 * mask.green(px, py) + 7471 * mask.blue(px, py)
+                        + 0x8000) >> 16;
+                out[y * w + x] = luma / 255f >= 0.5f ? 1f : 0f;
+            }
+        }
+        return new FloatTensor(new long[] {1, 1, h, w}, out);
     }
 
     /**

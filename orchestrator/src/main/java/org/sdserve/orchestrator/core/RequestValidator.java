@@ -17,7 +17,7 @@ public final class RequestValidator {
     public static final float DEFAULT_GUIDANCE = 7.5f;
     public static final float MAX_GUIDANCE = 100f;
     public static final int MAX_PROMPT_CHARS = 10_000;
-    /** diffusers' StableDiffusionImg2ImgPipeline default. */
+    /** diffusers' StableDiffusionImg2ImgPipeline default (the inpaint pipeline's is 1). */
     public static final float DEFAULT_STRENGTH = 0.8f;
 
     private final Limits limits;
@@ -42,11 +42,14 @@ public final class RequestValidator {
         require(r.getNegativePrompt().length() <= MAX_PROMPT_CHARS,
                 "negative_prompt must be at most %d characters, got %d", MAX_PROMPT_CHARS,
                 r.getNegativePrompt().length());
-        require(r.getMaskImage().isEmpty(), "mask_image (inpainting) is not served yet; leave it unset");
         require(!r.hasStrength() || !r.getInitImage().isEmpty(),
                 "strength goes with init_image (image-to-image), which is unset");
+        require(r.getMaskImage().isEmpty() || !r.getInitImage().isEmpty(),
+                "mask_image goes with init_image (inpainting repaints part of it), which is unset");
         RgbImage init = r.getInitImage().isEmpty() ? null
                 : RgbImage.fromPng(r.getInitImage().toByteArray(), "init_image", limits.maxSide());
+        RgbImage mask = r.getMaskImage().isEmpty() ? null
+                : RgbImage.fromPng(r.getMaskImage().toByteArray(), "mask_image", limits.maxSide());
         require(r.getModel().isEmpty() || r.getModel().equals(model.getModel()),
                 "model: this server serves \"%s\", got \"%s\" (or leave it empty)", model.getModel(),
                 InvalidRequestException.shown(r.getModel()));
@@ -101,7 +104,7 @@ public final class RequestValidator {
 
         GenerateRequest.Builder out = r.toBuilder();
         if (init != null) {
-            float strength = r.hasStrength() ? r.getStrength() : DEFAULT_STRENGTH;
+            float strength = r.hasStrength() ? r.getStrength() : mask != null ? 1f : DEFAULT_STRENGTH;
             require(strength > 0 && strength <= 1, "strength must be in (0, 1], got %s", strength);
             // diffusers' get_timesteps: the last int(steps x strength) steps run (strength as its decimal)
             long run = Math.min((long) (steps * Double.parseDouble(Float.toString(strength))), steps);
@@ -111,6 +114,10 @@ public final class RequestValidator {
             out.setStrength(strength);
             if (sized != init) {
                 out.setInitImage(com.google.protobuf.ByteString.copyFrom(sized.toPng()));
+            }
+            RgbImage sizedMask = mask == null ? null : mask.resized((int) width, (int) height);
+            if (sizedMask != mask) {
+                out.setMaskImage(com.google.protobuf.ByteString.copyFrom(sizedMask.toPng()));
             }
         }
         long seed = r.hasSeed() ? r.getSeed() : seedSource.getAsLong();

@@ -53,7 +53,8 @@ public record GenerateBody(
         @Schema(description = "with init_image: the share of the schedule that runs, in (0, 1]; omitted = 0.8 (the "
                 + "last int(steps x strength) steps run)")
         Float strength,
-        @Schema(description = "inpainting: not served yet (400)")
+        @Schema(description = "inpainting, with init_image: the mask, base64; white = repaint, black = keep; "
+                + "strength then defaults to 1; not echoed in accepted")
         String maskImage) {
 
     /** Largest seed that JSON numbers carry exactly through JavaScript. */
