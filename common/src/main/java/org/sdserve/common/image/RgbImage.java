@@ -81,6 +81,16 @@ public record RgbImage(int width, int height, byte[] rgb) {
         return new RgbImage(w, h, rgbOut);
     }
 
+    /** Luma as PIL's "L" conversion (ITU-R 601-2, fixed point): (19595 R + 38470 G + 7471 B + 2^15) >> 16. */
+    public int luma(int x, int y) {
+        return (19595 * red(x, y) + 38470 * green(x, y) + 7471 * blue(x, y) + 0x8000) >> 16;
+    }
+
+    /** An inpainting mask's rule (diffusers' mask processor: luma / 255, binarized at 0.5): repaint here. */
+    public boolean masked(int x, int y) {
+        return luma(x, y) / 255f >= 0.5f;
+    }
+
     public int red(int x, int y) {
         return rgb[(y * width + x) * 3] & 0xff;
     }

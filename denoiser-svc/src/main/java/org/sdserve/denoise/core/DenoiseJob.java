@@ -30,10 +30,17 @@ public record DenoiseJob(FloatTensor promptEmbeds, FloatTensor negativeEmbeds, i
      * @param strength in (0, 1]: the share of the schedule that runs
      * @param mask inpainting: [1 or B, 1, h, w], 1 = repaint, 0 = keep (the image's latents, noised to each step);
      *     null = image-to-image
+     * @param maskedImageLatents an inpainting UNet's third input [B, C, h, w]: the masked image's latents (its
+     *     sample the draw after the run's noise); null for standard UNets
      */
-    public record ImageToImage(FloatTensor imageLatents, float strength, FloatTensor mask) {
+    public record ImageToImage(FloatTensor imageLatents, float strength, FloatTensor mask,
+                               FloatTensor maskedImageLatents) {
         public ImageToImage(FloatTensor imageLatents, float strength) {
-            this(imageLatents, strength, null);
+            this(imageLatents, strength, null, null);
+        }
+
+        public ImageToImage(FloatTensor imageLatents, float strength, FloatTensor mask) {
+            this(imageLatents, strength, mask, null);
         }
 
         /**

@@ -61,9 +61,38 @@ public final class DenoiseRun {
         }
     }
 
+    /**
+     * An inpainting UNet's extra input channels (diffusers' inpaint pipeline, num_channels_unet == 9): the mask
+     * [1 or B, 1, h, w] and the masked image's latents [B, C, h, w], after the scaled latents.
+     */
+    record InpaintingInput(FloatTensor mask, FloatTensor maskedImage) {
+        /** [B, C, h, w] latents -> [B, 2C + 1, h, w]: latents, mask, masked-image latents per row. */
+        FloatTensor concat(FloatTensor latents) {
+            long[] s = latents.shape();
+            int b = (int) s[0];
+            int c = (int) s[1];
+            int plane = (int) (s[2] * s[3]);
+            float[] x = latents.data();
+            float[] m = mask.data();
+            float[] z = maskedImage.data();
+            float[] out = new float[b * (2 * c + 1) * plane];
+            for (int i = 0; i < b; i++) {
+                int o = i * (2 * c + 1) * plane;
+                System.arraycopy(x, i * c * plane, out, o, c * plane);
+                System.arraycopy(m, mask.dim(0) == 1 ? 0 : i * plane, out, o + c * plane, plane);
+                System.arraycopy(z, i * c * plane, out, o + (c + 1) * plane, c * plane);
+            }
+            return new FloatTensor(new long[] {b, 2L * c + 1, s[2], s[3]}, out);
+        }
+    }
+
+    private final InpaintingInput inpaintingInput; // null unless the UNet inpaints
+
     DenoiseRun(DenoiseJob job, StepListener listener, Scheduler scheduler, NoiseSource noise, FloatTensor latents,
-               FloatTensor context, Optional<LatentPreview> preview, int start, int end, Inpaint inpaint) {
+               FloatTensor context, Optional<LatentPreview> preview, int start, int end, Inpaint inpaint,
+               InpaintingInput inpaintingInput) {
         this.inpaint = inpaint;
+        this.inpaintingInput = inpaintingInput;
         this.job = job;
         this.listener = listener;
         this.scheduler = scheduler;
@@ -102,9 +131,15 @@ public final class DenoiseRun {
         return listener.cancelled();
     }
 
-    /** The scaled latents of the next call, doubled under guidance: [rows, C, h, w]. */
+    /**
+     * The scaled latents of the next call (an inpainting UNet's: with the mask and the masked image's latents),
+     * doubled under guidance: [rows, C, h, w].
+     */
     public FloatTensor modelInput() {
         FloatTensor input = scheduler.scaleModelInput(latents, step);
+        if (inpaintingInput != null) {
+            input = inpaintingInput.concat(input);
+        }
         return job.guided() ? FloatTensor.concat(input, input) : input;
     }
 

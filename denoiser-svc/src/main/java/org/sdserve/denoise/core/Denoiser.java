@@ -196,20 +196,30 @@ public final class Denoiser implements AutoCloseable {
 
         // 2. initial latents: per-image seeded noise scaled by the scheduler's sigma (drawn even when resuming,
         //    so that the generators are where an uninterrupted run would have them)
-        FloatTensor latents = scale(noise.randn(shape), scheduler.initNoiseSigma());
+        FloatTensor first = noise.randn(shape);
+        FloatTensor latents = scale(new FloatTensor(shape, first.data().clone()), scheduler.initNoiseSigma());
         int start = job.startStep();
+        int initialDraws = 1; // noise tensors each generator drew before the first step
         DenoiseRun.Inpaint inpaint = null;
+        DenoiseRun.InpaintingInput inpaintingInput = null;
         if (job.imageToImage() != null) {
             // image-to-image, as diffusers' img2img prepare_latents: the first draw above was the posterior sample
             // (Vae.Encode drew it, from the same seeds); the second noises the image to where the run starts
             DenoiseJob.ImageToImage i2i = job.imageToImage();
             start = i2i.startStep(job.steps()) * scheduler.order();
-            FloatTensor imageNoise = noise.randn(shape);
-            // inpainting at strength 1 starts from that noise alone (diffusers' inpaint is_strength_max)
-            latents = i2i.mask() != null && i2i.strength() == 1f
-                    ? scale(new FloatTensor(shape, imageNoise.data().clone()), scheduler.initNoiseSigma())
+            // inpainting at strength 1 starts from that noise alone (diffusers' inpaint is_strength_max); an
+            // inpainting UNet then has no init image encoded, so its run's noise is the first draw
+            boolean fromNoise = i2i.mask() != null && i2i.strength() == 1f;
+            boolean noPosterior = unet.inpaints() && fromNoise;
+            FloatTensor imageNoise = noPosterior ? first : noise.randn(shape);
+            initialDraws = noPosterior ? 1 : 2;
+            latents = fromNoise ? scale(new FloatTensor(shape, imageNoise.data().clone()), scheduler.initNoiseSigma())
                     : scheduler.addNoise(i2i.imageLatents(), imageNoise, start);
-            if (i2i.mask() != null) {
+            if (unet.inpaints()) {
+                noise.randn(shape); // the masked image's sample (Vae.Encode drew it, skip_draws = the draws above)
+                initialDraws++;
+                inpaintingInput = new DenoiseRun.InpaintingInput(i2i.mask(), i2i.maskedImageLatents());
+            } else if (i2i.mask() != null) {
                 inpaint = new DenoiseRun.Inpaint(i2i.mask(), i2i.imageLatents(), imageNoise);
             }
         }
@@ -220,7 +230,7 @@ public final class Denoiser implements AutoCloseable {
             noise.randn(shape); // the noise the skipped steps drew
         }
         if (job.resume() != null) {
-            latents = resume(job, scheduler, noise, shape, start, end);
+            latents = resume(job, scheduler, noise, shape, start, end, initialDraws);
             start = job.resume().step();
         }
 
@@ -246,7 +256,8 @@ public final class Denoiser implements AutoCloseable {
                 return listener.cancelled();
             }
         };
-        return new DenoiseRun(job, counted, scheduler, noise, latents, context, preview, start, end, inpaint);
+        return new DenoiseRun(job, counted, scheduler, noise, latents, context, preview, start, end, inpaint,
+                inpaintingInput);
     }
 
     /**
@@ -257,7 +268,7 @@ public final class Denoiser implements AutoCloseable {
      * Returns the checkpoint's latents.
      */
     private FloatTensor resume(DenoiseJob job, Scheduler scheduler, NoiseSource noise, long[] shape, int start,
-                               int end) {
+                               int end, int before) {
         Checkpoint c = job.resume();
         InvalidRequestException.require(job.initLatents() == null && job.startStep() == 0,
                 "resume excludes init_latents and start_step (a checkpoint carries both)");
@@ -272,8 +283,8 @@ public final class Denoiser implements AutoCloseable {
         for (int i = start; i < c.step(); i++) {
             scheduler.step(standIn, i, standIn, standInNoise);
         }
-        // the initial noise (image-to-image: the posterior sample and the noise), then what the steps drew
-        long before = job.imageToImage() == null ? 1 : 2;
+        // the initial noise (image-to-image: the posterior sample, the noise, an inpainting UNet's masked image),
+        // then what the steps drew
         long draws = before + standInNoise.draws();
         InvalidRequestException.require(c.noiseDraws() == draws,
                 "resume.noise_draws must be %d at step %d of %s, got %d", draws, c.step(), job.scheduler(),
@@ -323,6 +334,17 @@ public final class Denoiser implements AutoCloseable {
                 "start_step and end_step must be >= 0, got %d and %d", job.startStep(), job.endStep());
         if (job.imageToImage() != null) {
             validateImageToImage(job);
+        }
+        if (unet.inpaints()) {
+            DenoiseJob.ImageToImage i2i = job.imageToImage();
+            InvalidRequestException.require(i2i != null && i2i.mask() != null && i2i.maskedImageLatents() != null,
+                    "this model's UNet inpaints (%d input channels: latents, mask, masked-image latents): a job "
+                            + "needs image_latents, mask and masked_image_latents", unet.inputChannels());
+            long[] want = {job.seeds().length, unet.latentChannels(), job.height() / geometry.vaeFactor(),
+                job.width() / geometry.vaeFactor()};
+            InvalidRequestException.require(Arrays.equals(i2i.maskedImageLatents().shape(), want),
+                    "masked_image_latents must have shape %s, got %s", Arrays.toString(want),
+                    Arrays.toString(i2i.maskedImageLatents().shape()));
         }
         InvalidRequestException.require(job.previewInterval() >= 0, "preview_interval must be >= 0");
         Schedulers.requireKnown(job.scheduler());

@@ -140,7 +140,7 @@ public final class MemoryBudget {
     private static double peakOf(UNet unet, int side) throws IOException {
         int tokens = unet.contextLength() > 0 ? unet.contextLength() : 77;
         int width = unet.contextWidth() > 0 ? unet.contextWidth() : 768;
-        FloatTensor sample = FloatTensor.zeros(1, unet.latentChannels(), side, side);
+        FloatTensor sample = FloatTensor.zeros(1, unet.inputChannels(), side, side);
         FloatTensor context = FloatTensor.zeros(1, tokens, width);
         System.gc();
         Files.writeString(Path.of("/proc/self/clear_refs"), "5"); // peak RSS := current RSS

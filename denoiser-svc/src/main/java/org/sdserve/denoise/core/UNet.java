@@ -16,7 +16,8 @@ import org.sdserve.common.onnx.OnnxModel;
 import org.sdserve.common.tensor.FloatTensor;
 
 /**
- * The noise-prediction UNet ({@code unet/model.onnx}). Contract: {@code sample} float [B,4,h,w];
+ * The noise-prediction UNet ({@code unet/model.onnx}). Contract: {@code sample} float [B,4,h,w] (inpainting
+ * UNets: [B,9,h,w], the latents, the mask and the masked image's latents);
  * {@code timestep} in whichever form the exporter chose (float rank-0 for optimum >= 1.24, int64 [B] for
  * optimum 1.6-1.23 and the old diffusers script, float [B] for diffusers >= 0.9); {@code encoder_hidden_states}
  * float [B,77,W]; output {@code out_sample} [B,4,h,w].
@@ -25,6 +26,7 @@ public final class UNet implements AutoCloseable {
     private final OnnxModel model;
     private final TensorInfo timestep;
     private final int latentChannels;
+    private final int inputChannels;
     private final int contextWidth;
     private final int contextLength; // -1: the graph takes any number of tokens
     private volatile CallObserver observer = (rows, nanos) -> { };
@@ -44,11 +46,9 @@ public final class UNet implements AutoCloseable {
         this.model = model;
         TensorInfo sample = model.requireInput("sample", 4, OnnxJavaType.FLOAT, OnnxJavaType.FLOAT16);
         long channels = OnnxModel.staticDim(sample, 1);
-        if (channels == 9) {
-            throw new ModelContractException("unet: this is an inpainting UNet (9 input channels), which this "
-                    + "service does not serve yet; point it at a text-to-image export");
-        }
-        this.latentChannels = channels > 0 ? (int) channels : 4;
+        // an inpainting UNet takes 9: the latents (4), the mask (1) and the masked image's latents (4)
+        this.inputChannels = channels > 0 ? (int) channels : 4;
+        this.latentChannels = inputChannels == 9 ? 4 : inputChannels;
         TensorInfo ts = model.input("timestep");
         if (ts.getShape().length > 1) {
             throw new ModelContractException("unet: input \"timestep\" must be a scalar or [B], the graph declares "
@@ -75,6 +75,16 @@ public final class UNet implements AutoCloseable {
 
     public int latentChannels() {
         return latentChannels;
+    }
+
+    /** Channels of its {@code sample} input: latentChannels, or 2 x latentChannels + 1 for an inpainting UNet. */
+    public int inputChannels() {
+        return inputChannels;
+    }
+
+    /** Whether this is an inpainting UNet (sample = [latents, mask, masked-image latents]: 9 channels for SD). */
+    public boolean inpaints() {
+        return inputChannels == 2 * latentChannels + 1;
     }
 
     /** Width W of encoder_hidden_states the graph declares, or -1 if symbolic. */

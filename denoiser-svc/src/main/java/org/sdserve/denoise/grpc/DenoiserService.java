@@ -156,7 +156,8 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                     .setActivationBytesPerTokenPair(denoiser.memory().cost().map(c -> c.perTokenPair()
                             * org.sdserve.denoise.core.MemoryBudget.MARGIN).orElse(0.0))
                     .setActivationBytesPerToken(denoiser.memory().cost().map(c -> c.perToken()
-                            * org.sdserve.denoise.core.MemoryBudget.MARGIN).orElse(0.0)).build();
+                            * org.sdserve.denoise.core.MemoryBudget.MARGIN).orElse(0.0))
+                    .setInpainting(denoiser.unet().inpaints()).build();
         });
     }
 
@@ -180,10 +181,12 @@ public final class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         DenoiseJob.ImageToImage i2i = null;
         if (r.hasImageLatents()) {
             i2i = new DenoiseJob.ImageToImage(TensorCodec.decode(r.getImageLatents(), "image_latents"),
-                    r.getStrength(), r.hasMask() ? TensorCodec.decode(r.getMask(), "mask") : null);
+                    r.getStrength(), r.hasMask() ? TensorCodec.decode(r.getMask(), "mask") : null,
+                    r.hasMaskedImageLatents() ? TensorCodec.decode(r.getMaskedImageLatents(), "masked_image_latents")
+                            : null);
         } else {
-            InvalidRequestException.require(r.getStrength() == 0 && !r.hasMask(),
-                    "strength and mask go with image_latents, which are unset");
+            InvalidRequestException.require(r.getStrength() == 0 && !r.hasMask() && !r.hasMaskedImageLatents(),
+                    "strength, mask and masked_image_latents go with image_latents, which are unset");
         }
         return new DenoiseJob(prompt, negative, r.getWidth(), r.getHeight(), r.getSteps(), r.getGuidanceScale(),
                 r.getScheduler(), seeds, r.getPreviewInterval(), r.getEta(), init, r.getStartStep(), r.getEndStep(),

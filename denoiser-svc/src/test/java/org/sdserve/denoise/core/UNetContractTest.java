@@ -1,5 +1,6 @@
 package org.sdserve.denoise.core;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -44,6 +45,40 @@ class UNetContractTest {
             assertEquals(32, out.data().length);
             for (float v : out.data()) {
                 assertEquals(10.5f, v); // exact in float16
+            }
+        }
+    }
+
+    /**
+     * An inpainting UNet (9 input channels): 4 latent channels, and the run's input puts the latents, the mask and
+     * the masked image's latents in that order (diffusers' torch.cat([latents, mask, masked_image_latents], 1)):
+     * the tiny graph's out_sample = latents * t + mask + 10 * masked shows each in its place.
+     */
+    @Test
+    void anInpaintingUNetTakesLatentsMaskAndMaskedImageLatents() throws Exception {
+        try (UNet unet = UNet.load(tiny("unet-inpaint"), ExecutionOptions.CPU)) {
+            assertEquals(4, unet.latentChannels());
+            assertEquals(9, unet.inputChannels());
+            assertTrue(unet.inpaints());
+            int plane = 4; // 2 x 2
+            float[] lat = new float[2 * 4 * plane];
+            float[] masked = new float[2 * 4 * plane];
+            for (int i = 0; i < lat.length; i++) {
+                lat[i] = i;
+                masked[i] = 100 + i;
+            }
+            FloatTensor mask = new FloatTensor(new long[] {1, 1, 2, 2}, new float[] {1, 0, 0, 1});
+            FloatTensor input = new DenoiseRun.InpaintingInput(mask, new FloatTensor(new long[] {2, 4, 2, 2}, masked))
+                    .concat(new FloatTensor(new long[] {2, 4, 2, 2}, lat));
+            assertArrayEquals(new long[] {2, 9, 2, 2}, input.shape());
+            FloatTensor out = unet.predict(input, 3, FloatTensor.zeros(2, 77, 8));
+            for (int b = 0; b < 2; b++) {
+                for (int c = 0; c < 4; c++) {
+                    for (int p = 0; p < plane; p++) {
+                        int k = (b * 4 + c) * plane + p;
+                        assertEquals(lat[k] * 3 + mask.data()[p] + 10 * masked[k], out.data()[k], "b" + b + " c" + c);
+                    }
+                }
             }
         }
     }

@@ -102,6 +102,9 @@ final class Pipeline {
                 dr.setMask(TensorCodec.encode(latentMask(RgbImage.fromPng(r.getMaskImage().toByteArray(),
                         "mask_image"), stages.description().getVaeFactor())));
             }
+            if (stages.description().getInpainting()) {
+                dr.setMaskedImageLatents(maskedImageLatents(job, r));
+            }
         }
         long denoiseStart = t;
         Tensor latents = job.trace.stage("denoise", () -> denoise(job, dr.build(), denoiseStart));
@@ -122,6 +125,20 @@ final class Pipeline {
     }
 
     /**
+     * An inpainting UNet's masked image (diffusers' init_image * (mask < 0.5)) encoded with each image's generator
+     * after the run's noise: at strength 1 diffusers encodes no init image, so the sample is the second draw,
+     * else the third (after the init image's sample and the noise).
+     */
+    private Tensor maskedImageLatents(Job job, GenerateRequest r) {
+        VaeEncodeRequest.Builder masked = VaeEncodeRequest.newBuilder().setSeed(r.getSeed())
+                .setMaskPng(r.getMaskImage()).setSkipDraws(r.getStrength() == 1f ? 1 : 2);
+        for (int i = 0; i < job.seeds().size(); i++) {
+            masked.addPng(r.getInitImage());
+        }
+        return job.trace.stage("encode_masked_image", () -> stages.encodeImage(masked.build())).getLatents();
+    }
+
+    /**
      * The inpainting mask at latent resolution [1, 1, h/f, w/f], 1 = repaint: as diffusers' mask processor, luma
      * (PIL's "L": (19595 R + 38470 G + 7471 B + 2^15) >> 16) over 255, binarized at 0.5, then torch's nearest
      * interpolation to the latent size (the pixel at (f y, f x)).
@@ -132,11 +149,7 @@ final class Pipeline {
         float[] out = new float[h * w];
         for (int y = 0; y < h; y++) {
             for (int x = 0; x < w; x++) {
-                int px = x * factor;
-                int py = y * factor;
-                int luma = (19595 * mask.red(px, py) + 38470 * mask.green(px, py) + 7471 * mask.blue(px, py)
-                        + 0x8000) >> 16;
-                out[y * w + x] = luma / 255f >= 0.5f ? 1f : 0f;
+                out[y * w + x] = mask.masked(x * factor, y * factor) ? 1f : 0f;
             }
         }
         return new FloatTensor(new long[] {1, 1, h, w}, out);

@@ -46,6 +46,8 @@ public final class RequestValidator {
                 "strength goes with init_image (image-to-image), which is unset");
         require(r.getMaskImage().isEmpty() || !r.getInitImage().isEmpty(),
                 "mask_image goes with init_image (inpainting repaints part of it), which is unset");
+        require(!model.getInpainting() || (!r.getInitImage().isEmpty() && !r.getMaskImage().isEmpty()),
+                "this model's UNet inpaints (it takes a mask): give init_image and mask_image");
         RgbImage init = r.getInitImage().isEmpty() ? null
                 : RgbImage.fromPng(r.getInitImage().toByteArray(), "init_image", limits.maxSide());
         RgbImage mask = r.getMaskImage().isEmpty() ? null

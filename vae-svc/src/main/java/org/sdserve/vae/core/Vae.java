@@ -135,6 +135,14 @@ public final class Vae implements AutoCloseable {
 
     /** The same, given up (JobCancelledException) as soon as {@code stop} fires. */
     public FloatTensor encode(List<RgbImage> images, FloatTensor noise, RunStop stop) {
+        return encode(images, null, noise, stop);
+    }
+
+    /**
+     * The same for inpainting UNets' masked image (diffusers' image * (mask < 0.5)): where {@code mask} (of the
+     * images' size; null = none) says repaint ({@link RgbImage#masked}), the pixels are 0 in [-1, 1].
+     */
+    public FloatTensor encode(List<RgbImage> images, RgbImage mask, FloatTensor noise, RunStop stop) {
         InvalidRequestException.require(encoder != null, "this model has no vae_encoder: cannot encode images");
         InvalidRequestException.require(!images.isEmpty() && images.size() <= MAX_BATCH,
                 "between 1 and %d images, got %d", MAX_BATCH, images.size());
@@ -149,6 +157,20 @@ public final class Vae implements AutoCloseable {
         float[] px = new float[images.size() * 3 * w * h];
         for (int i = 0; i < images.size(); i++) {
             images.get(i).toSignedUnit(px, i);
+        }
+        if (mask != null) {
+            InvalidRequestException.require(mask.width() == w && mask.height() == h,
+                    "mask_png must be the images' size, %dx%d, got %dx%d", w, h, mask.width(), mask.height());
+            int plane = w * h;
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) {
+                    if (mask.masked(x, y)) {
+                        for (int i = 0; i < images.size() * 3; i++) {
+                            px[i * plane + y * w + x] = 0f;
+                        }
+                    }
+                }
+            }
         }
         FloatTensor pixels = new FloatTensor(new long[] {images.size(), 3, h, w}, px);
         if (!encoder.hasOutput("latent_parameters")) {

@@ -59,10 +59,21 @@ public final class VaeService extends VaeGrpc.VaeImplBase {
                     seeds[i] = request.getSeed() + i;
                 }
                 RgbImage first = images.get(0);
-                noise = new NoiseSource(seeds, noiseKernel).randn(new long[] {seeds.length, vae.latentChannels(),
-                    first.height() / vae.factor(), first.width() / vae.factor()});
+                long[] shape = {seeds.length, vae.latentChannels(), first.height() / vae.factor(),
+                    first.width() / vae.factor()};
+                InvalidRequestException.require(request.getSkipDraws() >= 0 && request.getSkipDraws() <= 16,
+                        "skip_draws must be in [0, 16], got %s", Integer.toUnsignedString(request.getSkipDraws()));
+                NoiseSource source = new NoiseSource(seeds, noiseKernel);
+                for (int i = 0; i < request.getSkipDraws(); i++) {
+                    source.randn(shape); // the draws the denoiser makes before this sample
+                }
+                noise = source.randn(shape);
+            } else {
+                InvalidRequestException.require(request.getSkipDraws() == 0, "skip_draws goes with seed, which is unset");
             }
-            return VaeEncodeResponse.newBuilder().setLatents(TensorCodec.encode(vae.encode(images, noise,
+            RgbImage mask = request.getMaskPng().isEmpty() ? null
+                    : RgbImage.fromPng(request.getMaskPng().toByteArray(), "mask_png");
+            return VaeEncodeResponse.newBuilder().setLatents(TensorCodec.encode(vae.encode(images, mask, noise,
                     Calls.stopWhenCancelled()))).build();
         });
     }

@@ -112,6 +112,46 @@ class VaeServiceTest {
         assertArrayEquals(encode(101L, png(2)).data(), Arrays.copyOfRange(b, 256, 512));
     }
 
+    /** A mask: white (repaint) in the left half, black elsewhere. */
+    private static ByteString leftHalf() {
+        byte[] rgb = new byte[64 * 64 * 3];
+        for (int i = 0; i < 64 * 64; i++) {
+            byte v = (byte) (i % 64 < 32 ? 255 : 0);
+            rgb[i * 3] = v;
+            rgb[i * 3 + 1] = v;
+            rgb[i * 3 + 2] = v;
+        }
+        return ByteString.copyFrom(new RgbImage(64, 64, rgb).toPng());
+    }
+
+    @Test
+    void theMaskedImageAndLaterDrawsForInpaintingUNets() {
+        // mask_png zeroes the masked pixels in [-1, 1] (diffusers' image * (mask < 0.5)) before encoding
+        FloatTensor masked = TensorCodec.decode(stub.encode(VaeEncodeRequest.newBuilder().addPng(png(1))
+                .setMaskPng(leftHalf()).build()).getLatents(), "latents");
+        float[] px = pixels(png(1)).data();
+        for (int c = 0; c < 3; c++) {
+            for (int i = 0; i < 64 * 64; i++) {
+                if (i % 64 < 32) {
+                    px[c * 64 * 64 + i] = 0f;
+                }
+            }
+        }
+        FloatTensor params = vae.runEncoder(new FloatTensor(new long[] {1, 3, 64, 64}, px), "latent_parameters");
+        for (int k = 0; k < 4 * 64; k++) {
+            assertEquals(params.data()[k] * vae.scalingFactor(), masked.data()[k], 1e-6f, "element " + k);
+        }
+        // skip_draws 2: the sample is each generator's third draw
+        FloatTensor third = TensorCodec.decode(stub.encode(VaeEncodeRequest.newBuilder().addPng(png(1)).setSeed(7)
+                .setSkipDraws(2).build()).getLatents(), "latents");
+        NoiseSource n = new NoiseSource(new long[] {7}, TorchGenerator.Kernel.AVX2);
+        n.randn(new long[] {1, 4, 8, 8});
+        n.randn(new long[] {1, 4, 8, 8});
+        assertArrayEquals(vae.encode(List.of(RgbImage.fromPng(png(1).toByteArray(), "png")), n.randn(
+                new long[] {1, 4, 8, 8})).data(), third.data());
+        assertRefused(VaeEncodeRequest.newBuilder().addPng(png(1)).setSkipDraws(1).build(), "skip_draws goes with seed");
+    }
+
     @Test
     void badRequestsGetInvalidArgument() {
         assertRefused(VaeEncodeRequest.newBuilder().build(), "between 1 and");
