@@ -8,7 +8,7 @@ public final class Schedulers {
     public static final String DEFAULT = "ddim";
     /** Request names, as in the API documentation. */
     public static final List<String> NAMES = List.of("ddim", "euler", "euler_karras", "euler_a", "dpmpp_2m",
-            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm");
+            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a");
 
     private Schedulers() {
     }
@@ -42,6 +42,8 @@ public final class Schedulers {
             case "heun" -> new HeunDiscreteScheduler(config, steps, karras);
             case "unipc" -> new UniPcMultistepScheduler(config, steps, karras);
             case "lcm" -> new LcmScheduler(config, steps);
+            case "dpm2" -> new KDpm2Scheduler(config, steps, karras, false);
+            case "dpm2_a" -> new KDpm2Scheduler(config, steps, karras, true);
             default -> throw new IllegalStateException("requireKnown let " + name.length() + " characters through");
         };
     }

@@ -9,7 +9,8 @@ import org.sdserve.common.tensor.FloatTensor;
 /**
  * diffusers' own scheduler "full loop" tests (tests/schedulers/test_scheduler_ddim.py, test_scheduler_euler.py,
  * test_scheduler_euler_ancestral.py, test_scheduler_dpm_multi.py, test_scheduler_ddpm.py, test_scheduler_pndm.py,
- * test_scheduler_lms.py, test_scheduler_heun.py, test_scheduler_unipc.py, test_scheduler_lcm.py), reproduced on
+ * test_scheduler_lms.py, test_scheduler_heun.py, test_scheduler_unipc.py, test_scheduler_lcm.py,
+ * test_scheduler_kdpm2_discrete.py, test_scheduler_kdpm2_ancestral.py), reproduced on
  * their fixtures:
  * sample[b,c,h,w] = (c*256 + h*32 + w*4 + b) / 768 of shape (4,3,8,8) (dummy_sample_deter), model
  * eps = sample * t / (t + 1) in float32 (dummy_model), 10 steps (DDPM: all 1000). Noise, where a test draws
@@ -176,6 +177,19 @@ class DiffusersFullLoopTest {
     }
 
     @Test
+    void kdpm2() {
+        // test_scheduler_kdpm2_discrete.py: linear 0.0001..0.02 over 1100, linspace spacing
+        SchedulerConfig c = config(1100, "linspace");
+        assertSumMean(eulerLoop(new KDpm2Scheduler(c, 10, false, false)), 20.4125, 0.0266, "DPM2");
+        assertSumMean(eulerLoop(new KDpm2Scheduler(c.withPrediction("v_prediction"), 10, false, false)), 4.6934e-07,
+                6.1112e-10, "DPM2 v_prediction");
+        // test_scheduler_kdpm2_ancestral.py (noise from torch.manual_seed(0); its mean tolerance is 5e-3 here)
+        assertSumMean(eulerLoop(new KDpm2Scheduler(c, 10, false, true)), 13979.9433, 18.2030, "DPM2 ancestral");
+        assertSumMean(eulerLoop(new KDpm2Scheduler(c.withPrediction("v_prediction"), 10, false, true)), 331.8133,
+                0.4320, "DPM2 ancestral v_prediction");
+    }
+
+    @Test
     void uniPc() {
         // test_scheduler_unipc.py: solver_order 2, bh2, final_sigmas_type sigma_min, linspace spacing
         SchedulerConfig c = config(1000, "linspace").withDpmFinal("sigma_min", true);
@@ -262,5 +276,9 @@ class DiffusersFullLoopTest {
                 "LMS with noise");
         assertSumMean(eulerLoopFrom(new HeunDiscreteScheduler(euler, 10, false), 16), 75074.8906, 97.7538,
                 "Heun with noise");
+        assertSumMean(eulerLoopFrom(new KDpm2Scheduler(euler, 10, false, false), 16), 70408.4062, 91.6776,
+                "DPM2 with noise");
+        assertSumMean(eulerLoopFrom(new KDpm2Scheduler(euler, 10, false, true), 16), 93087.3437, 121.2074,
+                "DPM2 ancestral with noise");
     }
 }
