@@ -49,6 +49,16 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
                 sigmas[i] = (float) k[i];
                 ts[i] = Math.rint(Spacing.sigmaToT(k[i], train));
             }
+        } else if (config.useLuLambdas()) {
+            // _convert_to_lu with rho 1: log-sigma uniform from the largest training sigma's to the smallest's
+            double max = (float) Math.log(train[train.length - 1]);
+            double min = (float) Math.log(train[0]);
+            for (int i = 0; i < steps; i++) {
+                double ramp = steps == 1 ? 0 : (double) i / (steps - 1);
+                double sigma = Math.exp(max + ramp * (min - max));
+                sigmas[i] = (float) sigma;
+                ts[i] = Math.rint(Spacing.sigmaToT(sigma, train));
+            }
         } else {
             for (int i = 0; i < steps; i++) {
                 sigmas[i] = (float) Spacing.interp(train, ts[i]);
@@ -139,6 +149,12 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
                 default -> m[i]; // sample
             };
             x0[i] = (float) p;
+        }
+        if (config.thresholding() != null) {
+            x0 = config.thresholding().apply(x0, sample.dim(0));
+        }
+        for (int i = 0; i < x.length; i++) {
+            double p = x0[i];
             double v = ratio * x[i] - alphaT * expm * p;
             if (secondOrder) {
                 v -= 0.5 * alphaT * expm * (p - previousX0[i]) / r;

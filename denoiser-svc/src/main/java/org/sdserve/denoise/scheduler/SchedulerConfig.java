@@ -17,12 +17,47 @@ import org.sdserve.common.error.ModelContractException;
  * @param finalSigmasType DPM-Solver's last sigma: "zero" (default) or "sigma_min"
  * @param lowerOrderFinal DPM-Solver / UniPC: lower order at the last step(s) when there are fewer than 15 steps
  * @param skipPrkSteps PNDM: start with PLMS steps (SD 1.x configs say true) instead of the 12 Runge-Kutta steps
+ * @param thresholding dynamic thresholding of the predicted x0 (Imagen; DPM-Solver++ here), null = off
+ * @param useLuLambdas DPM-Solver++: timesteps uniform in log-sigma between the training ends (Lu et al. 2022)
  */
 public record SchedulerConfig(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
                               double[] trainedBetas, boolean setAlphaToOne, int stepsOffset,
                               String timestepSpacing, String predictionType, boolean clipSample,
                               double clipSampleRange, boolean useKarrasSigmas, String finalSigmasType,
-                              boolean lowerOrderFinal, boolean skipPrkSteps) {
+                              boolean lowerOrderFinal, boolean skipPrkSteps, Thresholding thresholding,
+                              boolean useLuLambdas) {
+
+    /**
+     * diffusers' _threshold_sample (Saharia et al. 2022): per image, s = the {@code ratio} quantile of |x0|,
+     * clamped to [1, maxValue] (torch.clamp: maxValue wins when below 1); x0 = clamp(x0, -s, s) / s.
+     */
+    public record Thresholding(double ratio, double maxValue) {
+        /** In float32 as torch: torch.quantile's linear interpolation, then the clamp and the division. */
+        public float[] apply(float[] x0, int batch) {
+            int n = x0.length / batch;
+            float[] out = new float[x0.length];
+            float[] sorted = new float[n];
+            for (int b = 0; b < batch; b++) {
+                for (int i = 0; i < n; i++) {
+                    sorted[i] = Math.abs(x0[b * n + i]);
+                }
+                java.util.Arrays.sort(sorted);
+                float rank = (float) ratio * (n - 1);
+                int below = (int) Math.floor(rank);
+                int above = Math.min(below + 1, n - 1);
+                float w = rank - below;
+                float lo = sorted[below];
+                float hi = sorted[above];
+                float q = w < 0.5f ? lo + w * (hi - lo) : hi - (hi - lo) * (1 - w); // torch.lerp
+                float limit = (float) Math.min(Math.max(q, 1.0), maxValue);
+                for (int i = 0; i < n; i++) {
+                    float v = x0[b * n + i];
+                    out[b * n + i] = Math.max(-limit, Math.min(limit, v)) / limit;
+                }
+            }
+            return out;
+        }
+    }
 
     /** Keys diffusers writes that either we honour or that do not change the sampling of these schedulers. */
     private static final Set<String> KNOWN = Set.of("_class_name", "_diffusers_version", "num_train_timesteps",
@@ -91,6 +126,14 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         return toBuilder().clipSample(clip).build();
     }
 
+    public SchedulerConfig withThresholding(Thresholding t) {
+        return toBuilder().thresholding(t).build();
+    }
+
+    public SchedulerConfig withLuLambdas(boolean lu) {
+        return toBuilder().luLambdas(lu).build();
+    }
+
     public SchedulerConfig withAlphaToOne(boolean one) {
         return toBuilder().alphaToOne(one).build();
     }
@@ -112,6 +155,8 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         b.finalSigmasType = finalSigmasType;
         b.lowerOrderFinal = lowerOrderFinal;
         b.skipPrkSteps = skipPrkSteps;
+        b.thresholding = thresholding;
+        b.useLuLambdas = useLuLambdas;
         return b;
     }
 
@@ -132,6 +177,18 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         private String finalSigmasType = "zero";
         private boolean lowerOrderFinal = true;
         private boolean skipPrkSteps;
+        private Thresholding thresholding;
+        private boolean useLuLambdas;
+
+        public Builder thresholding(Thresholding t) {
+            thresholding = t;
+            return this;
+        }
+
+        public Builder luLambdas(boolean lu) {
+            useLuLambdas = lu;
+            return this;
+        }
 
         public Builder betas(int n, double start, double end, String schedule) {
             numTrainTimesteps = n;
@@ -194,7 +251,7 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         public SchedulerConfig build() {
             return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, setAlphaToOne,
                     stepsOffset, timestepSpacing, predictionType, clipSample, clipSampleRange, useKarrasSigmas,
-                    finalSigmasType, lowerOrderFinal, skipPrkSteps);
+                    finalSigmasType, lowerOrderFinal, skipPrkSteps, thresholding, useLuLambdas);
         }
     }
 
@@ -214,12 +271,10 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
             throw new ModelContractException("scheduler_config: unknown option(s) " + unknown
                     + "; refusing rather than ignoring them");
         }
-        refuseIf(n.path("thresholding").asBoolean(false), "thresholding=true (dynamic thresholding)");
         refuseIf(n.path("rescale_betas_zero_snr").asBoolean(false), "rescale_betas_zero_snr=true");
         refuseIf(n.path("use_exponential_sigmas").asBoolean(false), "use_exponential_sigmas=true");
         refuseIf(n.path("use_beta_sigmas").asBoolean(false), "use_beta_sigmas=true");
         refuseIf(n.path("euler_at_final").asBoolean(false), "euler_at_final=true");
-        refuseIf(n.path("use_lu_lambdas").asBoolean(false), "use_lu_lambdas=true");
         double[] trained = null;
         if (n.hasNonNull("trained_betas")) {
             JsonNode tb = n.get("trained_betas");
@@ -238,7 +293,11 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
                 .clipSampleRange(n.path("clip_sample_range").asDouble(1.0))
                 .karras(n.path("use_karras_sigmas").asBoolean(false))
                 .dpmFinal(n.path("final_sigmas_type").asText("zero"), n.path("lower_order_final").asBoolean(true))
-                .skipPrk(n.path("skip_prk_steps").asBoolean(false)).build();
+                .skipPrk(n.path("skip_prk_steps").asBoolean(false))
+                .thresholding(n.path("thresholding").asBoolean(false) ? new Thresholding(
+                        n.path("dynamic_thresholding_ratio").asDouble(0.995), n.path("sample_max_value").asDouble(1.0))
+                        : null)
+                .luLambdas(n.path("use_lu_lambdas").asBoolean(false)).build();
     }
 
     private static void refuseIf(boolean bad, String what) {

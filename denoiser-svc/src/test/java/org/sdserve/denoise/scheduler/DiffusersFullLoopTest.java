@@ -21,7 +21,7 @@ class DiffusersFullLoopTest {
     /** The test suites' configs: linear betas 0.0001..0.02 over 1000 steps (1100 for the Euler family). */
     private static SchedulerConfig config(int trainSteps, String spacing) {
         return new SchedulerConfig(trainSteps, 0.0001, 0.02, "linear", null, true, 0, spacing, "epsilon", false, 1.0,
-                false, "zero", true, false);
+                false, "zero", true, false, null, false);
     }
 
     private static FloatTensor sample() {
@@ -129,6 +129,12 @@ class DiffusersFullLoopTest {
                 Double.NaN, 0.2251, "DPM++ 2M v_prediction");
         assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c.withPrediction("v_prediction"), 10, true)),
                 Double.NaN, 0.2096, "DPM++ 2M Karras v_prediction");
+        // test_full_loop_no_noise_thres: dynamic thresholding of x0, ratio 0.87, sample_max_value 0.5
+        assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c.withThresholding(
+                new SchedulerConfig.Thresholding(0.87, 0.5)), 10, false)), Double.NaN, 1.1364, "DPM++ 2M thresholding");
+        // test_full_loop_with_lu_and_v_prediction: use_lu_lambdas
+        assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c.withPrediction("v_prediction").withLuLambdas(true),
+                10, false)), Double.NaN, 0.1554, "DPM++ 2M Lu lambdas v_prediction");
     }
 
     @Test

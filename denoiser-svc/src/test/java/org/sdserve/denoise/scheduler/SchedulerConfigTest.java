@@ -35,8 +35,8 @@ class SchedulerConfigTest {
     void refusesWhatItWouldOtherwiseIgnore() {
         assertTrue(assertThrows(ModelContractException.class, () -> parse("{\"beta_schedule\": \"linear\", "
                 + "\"shift_factor\": 3}")).getMessage().contains("unknown option(s) [shift_factor]"));
-        assertTrue(assertThrows(ModelContractException.class, () -> parse("{\"thresholding\": true}")).getMessage()
-                .contains("thresholding=true"));
+        assertTrue(assertThrows(ModelContractException.class, () -> parse("{\"euler_at_final\": true}")).getMessage()
+                .contains("euler_at_final=true"));
         assertTrue(assertThrows(ModelContractException.class, () -> parse("{\"timestep_spacing\": \"karras\"}"))
                 .getMessage().contains("timestep_spacing must be leading, trailing or linspace"));
         assertTrue(assertThrows(ModelContractException.class, () -> parse("{\"prediction_type\": \"flow\"}"))
@@ -52,6 +52,18 @@ class SchedulerConfigTest {
         assertEquals(0.9991499781608582, s.alphaCumprod(0), 1e-7);
         assertEquals(0.2763324975967407, s.alphaCumprod(500), 1e-7);
         assertEquals(0.0046600960195064545, s.alphaCumprod(999), 1e-9);
+    }
+
+    @Test
+    void thresholdingAndLuLambdasAreReadAndThresholdingIsRefusedWhereItIsNotImplemented() throws Exception {
+        SchedulerConfig c = parse("{\"num_train_timesteps\": 1000, \"thresholding\": true, "
+                + "\"dynamic_thresholding_ratio\": 0.9, \"sample_max_value\": 2.0, \"use_lu_lambdas\": true}");
+        assertEquals(new SchedulerConfig.Thresholding(0.9, 2.0), c.thresholding());
+        assertTrue(c.useLuLambdas());
+        assertTrue(Schedulers.create("dpmpp_2m", c, 10, 0f) instanceof DpmSolverMultistepScheduler);
+        assertTrue(assertThrows(InvalidRequestException.class, () -> Schedulers.create("ddim", c, 10, 0f))
+                .getMessage().startsWith("ddim: this model's scheduler_config sets thresholding, which only dpmpp_2m"));
+        assertEquals(null, parse("{}").thresholding());
     }
 
     @Test
