@@ -16,12 +16,13 @@ public final class LcmScheduler extends AlphaScheduler {
     private final float finalAlphaCumprod;
 
     public LcmScheduler(SchedulerConfig config, int steps) {
-        super(config, distilledTimesteps(config, steps));
+        super(config, distilledTimesteps(config, steps, "lcm"));
         this.finalAlphaCumprod = config.setAlphaToOne() ? 1f : schedule.alphaCumprod(0);
     }
 
-    private static int[] distilledTimesteps(SchedulerConfig config, int steps) {
-        InvalidRequestException.require(steps <= ORIGINAL_STEPS, "lcm: steps must be at most %d, got %d",
+    /** The consistency-distillation schedule diffusers' LCMScheduler and TCDScheduler share. */
+    static int[] distilledTimesteps(SchedulerConfig config, int steps, String name) {
+        InvalidRequestException.require(steps <= ORIGINAL_STEPS, "%s: steps must be at most %d, got %d", name,
                 ORIGINAL_STEPS, steps);
         int k = config.numTrainTimesteps() / ORIGINAL_STEPS;
         int[] ts = new int[steps];

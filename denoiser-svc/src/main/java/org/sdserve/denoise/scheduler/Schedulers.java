@@ -8,14 +8,14 @@ public final class Schedulers {
     public static final String DEFAULT = "ddim";
     /** Request names, as in the API documentation. */
     public static final List<String> NAMES = List.of("ddim", "euler", "euler_karras", "euler_a", "dpmpp_2m",
-            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a");
+            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a", "tcd");
 
     private Schedulers() {
     }
 
     /**
      * @param name one of {@link #NAMES} ("" = {@link #DEFAULT})
-     * @param eta DDIM's eta in [0, 1]; the other schedulers ignore it
+     * @param eta DDIM's eta in [0, 1], TCD's gamma; the other schedulers ignore it
      */
     public static Scheduler create(String name, SchedulerConfig config, int steps, float eta) {
         boolean karras = config.useKarrasSigmas();
@@ -48,6 +48,7 @@ public final class Schedulers {
             case "lcm" -> new LcmScheduler(config, steps);
             case "dpm2" -> new KDpm2Scheduler(config, steps, karras, false);
             case "dpm2_a" -> new KDpm2Scheduler(config, steps, karras, true);
+            case "tcd" -> new TcdScheduler(config, steps, eta);
             default -> throw new IllegalStateException("requireKnown let " + name.length() + " characters through");
         };
     }

@@ -70,6 +70,7 @@ class CheckpointResumeTest {
             jobs.add(job(s, 6, 0f, 1));
         }
         jobs.add(job("ddim", 6, 0.7f, 1)); // DDIM's stochastic variant
+        jobs.add(job("tcd", 6, 0.3f, 1)); // TCD with gamma 0.3 (its pipeline's default) draws noise
         for (DenoiseJob j : jobs) {
             String name = j.scheduler() + " eta " + j.eta();
             Recorder whole = new Recorder();

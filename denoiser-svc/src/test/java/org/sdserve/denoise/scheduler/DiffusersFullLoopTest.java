@@ -10,7 +10,7 @@ import org.sdserve.common.tensor.FloatTensor;
  * diffusers' own scheduler "full loop" tests (tests/schedulers/test_scheduler_ddim.py, test_scheduler_euler.py,
  * test_scheduler_euler_ancestral.py, test_scheduler_dpm_multi.py, test_scheduler_ddpm.py, test_scheduler_pndm.py,
  * test_scheduler_lms.py, test_scheduler_heun.py, test_scheduler_unipc.py, test_scheduler_lcm.py,
- * test_scheduler_kdpm2_discrete.py, test_scheduler_kdpm2_ancestral.py), reproduced on
+ * test_scheduler_kdpm2_discrete.py, test_scheduler_kdpm2_ancestral.py, test_scheduler_tcd.py), reproduced on
  * their fixtures:
  * sample[b,c,h,w] = (c*256 + h*32 + w*4 + b) / 768 of shape (4,3,8,8) (dummy_sample_deter), model
  * eps = sample * t / (t + 1) in float32 (dummy_model), 10 steps (DDPM: all 1000). Noise, where a test draws
@@ -214,6 +214,18 @@ class DiffusersFullLoopTest {
                 .withAlphaToOne(true);
         assertSumMean(plainLoop(new LcmScheduler(c, 1)), 18.7097, 0.0244, "LCM one step");
         assertSumMean(plainLoop(new LcmScheduler(c, 10)), 197.7616, 0.2575, "LCM 10 steps");
+    }
+
+    @Test
+    void tcd() {
+        // test_scheduler_tcd.py: scaled_linear 0.00085..0.012, gamma (eta) 0; the sums' tolerance is 1e-3 there
+        SchedulerConfig c = config(1000, "leading").withBetas(1000, 0.00085, 0.012, "scaled_linear");
+        FloatTensor one = plainLoop(new TcdScheduler(c, 1, 0f));
+        assertSumMean(one, Double.NaN, 0.0389, "TCD one step");
+        assertEquals(29.8715, sumAbs(one), 1e-3, "TCD one step sum");
+        FloatTensor ten = plainLoop(new TcdScheduler(c, 10, 0f));
+        assertSumMean(ten, Double.NaN, 0.2359, "TCD 10 steps");
+        assertEquals(181.2040, sumAbs(ten), 1e-3, "TCD 10 steps sum");
     }
 
     private static double sumAbs(FloatTensor x) {
