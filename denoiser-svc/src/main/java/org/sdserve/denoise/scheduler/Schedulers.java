@@ -8,7 +8,7 @@ public final class Schedulers {
     public static final String DEFAULT = "ddim";
     /** Request names, as in the API documentation. */
     public static final List<String> NAMES = List.of("ddim", "euler", "euler_karras", "euler_a", "dpmpp_2m",
-            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a", "tcd");
+            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a", "tcd", "deis");
 
     private Schedulers() {
     }
@@ -49,12 +49,13 @@ public final class Schedulers {
             case "dpm2" -> new KDpm2Scheduler(config, steps, karras, false);
             case "dpm2_a" -> new KDpm2Scheduler(config, steps, karras, true);
             case "tcd" -> new TcdScheduler(config, steps, eta);
+            case "deis" -> new DeisMultistepScheduler(config, steps, karras);
             default -> throw new IllegalStateException("requireKnown let " + name.length() + " characters through");
         };
     }
 
     /** Schedulers that diffusers has threshold x0 when the config says so, but which do not here. */
-    private static final java.util.Set<String> THRESHOLDING = java.util.Set.of("ddim", "ddpm", "unipc", "lcm");
+    private static final java.util.Set<String> THRESHOLDING = java.util.Set.of("ddim", "ddpm", "unipc", "lcm", "tcd");
 
     /** Schedulers whose timesteps follow the config's spacing with steps_offset added (diffusers' set_timesteps). */
     private static final java.util.Set<String> LEADING = java.util.Set.of("ddim", "ddpm", "pndm");

@@ -1,7 +1,5 @@
 package org.sdserve.denoise.scheduler;
 
-import static org.sdserve.denoise.scheduler.DpmSolverMultistepScheduler.alpha;
-import static org.sdserve.denoise.scheduler.DpmSolverMultistepScheduler.lambda;
 
 import org.sdserve.common.noise.NoiseSource;
 import org.sdserve.common.tensor.FloatTensor;
@@ -12,41 +10,25 @@ import org.sdserve.common.tensor.FloatTensor;
  * output), then predicts the next with UniP. Timesteps and sigmas as DPM-Solver (N+1 spaced, last dropped);
  * final sigma from final_sigmas_type; lower order at the end when lower_order_final.
  */
-public final class UniPcMultistepScheduler implements Scheduler {
+public final class UniPcMultistepScheduler extends MultistepScheduler {
     private static final int ORDER = 2;
-    private final SchedulerConfig config;
-    private final int[] timesteps;
-    private final double[] sigmas;
     private final float[][] outputs = new float[ORDER][]; // converted model outputs, oldest first
     private float[] lastSample;
     private int lowerOrderNums;
     private int thisOrder;
 
     public UniPcMultistepScheduler(SchedulerConfig config, int steps, boolean karras) {
-        this.config = config;
-        DpmSolverMultistepScheduler dpm = new DpmSolverMultistepScheduler(config, steps, karras);
-        this.timesteps = new int[steps];
-        this.sigmas = new double[steps + 1];
-        for (int i = 0; i < steps; i++) {
-            timesteps[i] = (int) dpm.timestep(i);
-            sigmas[i] = dpm.sigma(i);
+        super(config, timeline(config, steps, karras));
+    }
+
+    /** DPM-Solver's, except that with Karras sigmas a sigma_min final sigma repeats the last one. */
+    private static Timeline timeline(SchedulerConfig config, int steps, boolean karras) {
+        boolean sigmaMin = config.finalSigmasType().equals("sigma_min");
+        Timeline t = Timeline.of(config, steps, karras, sigmaMin);
+        if (karras && sigmaMin) {
+            t.sigmas()[steps] = t.sigmas()[steps - 1];
         }
-        sigmas[steps] = karras && config.finalSigmasType().equals("sigma_min") ? sigmas[steps - 1] : dpm.sigma(steps);
-    }
-
-    @Override
-    public int steps() {
-        return timesteps.length;
-    }
-
-    @Override
-    public double timestep(int index) {
-        return timesteps[index];
-    }
-
-    @Override
-    public FloatTensor addNoise(FloatTensor original, FloatTensor noise, int index) {
-        return DpmSolverMultistepScheduler.noised(original, noise, sigmas[index]);
+        return t;
     }
 
     /** diffusers' model_outputs (the last two converted outputs) and last_sample. */
@@ -67,17 +49,8 @@ public final class UniPcMultistepScheduler implements Scheduler {
     public StepResult step(FloatTensor modelOutput, int index, FloatTensor sample, NoiseSource noise) {
         double sigma = sigmas[index];
         double a = alpha(sigma);
-        double st = sigma * a;
-        float[] e = modelOutput.data();
         float[] x = sample.data();
-        float[] m = new float[x.length];
-        for (int i = 0; i < x.length; i++) {
-            m[i] = (float) switch (config.predictionType()) {
-                case "epsilon" -> (x[i] - st * e[i]) / a;
-                case "v_prediction" -> a * x[i] - st * e[i];
-                default -> e[i];
-            };
-        }
+        float[] m = dataPrediction(sample, modelOutput, a, sigma * a);
         if (index > 0 && lastSample != null) {
             x = corrector(m, index);
         }

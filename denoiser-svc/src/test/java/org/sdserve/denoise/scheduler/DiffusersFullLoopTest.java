@@ -10,7 +10,8 @@ import org.sdserve.common.tensor.FloatTensor;
  * diffusers' own scheduler "full loop" tests (tests/schedulers/test_scheduler_ddim.py, test_scheduler_euler.py,
  * test_scheduler_euler_ancestral.py, test_scheduler_dpm_multi.py, test_scheduler_ddpm.py, test_scheduler_pndm.py,
  * test_scheduler_lms.py, test_scheduler_heun.py, test_scheduler_unipc.py, test_scheduler_lcm.py,
- * test_scheduler_kdpm2_discrete.py, test_scheduler_kdpm2_ancestral.py, test_scheduler_tcd.py), reproduced on
+ * test_scheduler_kdpm2_discrete.py, test_scheduler_kdpm2_ancestral.py, test_scheduler_tcd.py,
+ * test_scheduler_deis.py), reproduced on
  * their fixtures:
  * sample[b,c,h,w] = (c*256 + h*32 + w*4 + b) / 768 of shape (4,3,8,8) (dummy_sample_deter), model
  * eps = sample * t / (t + 1) in float32 (dummy_model), 10 steps (DDPM: all 1000). Noise, where a test draws
@@ -214,6 +215,17 @@ class DiffusersFullLoopTest {
                 .withAlphaToOne(true);
         assertSumMean(plainLoop(new LcmScheduler(c, 1)), 18.7097, 0.0244, "LCM one step");
         assertSumMean(plainLoop(new LcmScheduler(c, 10)), 197.7616, 0.2575, "LCM 10 steps");
+    }
+
+    @Test
+    void deis() {
+        // test_scheduler_deis.py: solver_order 2, linspace spacing (DEIS' default), lower_order_final
+        SchedulerConfig c = config(1000, "linspace");
+        assertSumMean(plainLoop(new DeisMultistepScheduler(c, 10, false)), Double.NaN, 0.23916, "DEIS");
+        assertSumMean(plainLoop(new DeisMultistepScheduler(c.withPrediction("v_prediction"), 10, false)), Double.NaN,
+                0.091, "DEIS v_prediction");
+        assertSumMean(plainLoopFrom(new DeisMultistepScheduler(c, 10, false), 8), 315.3016, 0.41054,
+                "DEIS with noise");
     }
 
     @Test
