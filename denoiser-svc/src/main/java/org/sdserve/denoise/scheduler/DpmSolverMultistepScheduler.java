@@ -10,13 +10,28 @@ import org.sdserve.common.noise.NoiseSource;
  * lambda = log(alpha_t / sigma_t), h = lambda_t - lambda_s:
  * first order x_t = (sigma_t/sigma_s) x - alpha_t (e^-h - 1) x0;
  * second order adds -0.5 alpha_t (e^-h - 1) (x0 - x0_prev) / r, r = h_prev / h.
+ * The SDE form (algorithm_type "sde-dpmsolver++", DPM++ 2M SDE) draws noise z at every step:
+ * x_t = (sigma_t/sigma_s) e^-h x + alpha_t (1 - e^-2h) (x0 + 0.5 (x0 - x0_prev) / r) + sigma_t sqrt(1 - e^-2h) z.
  */
 public final class DpmSolverMultistepScheduler extends MultistepScheduler {
     private float[] previousX0;
     private int lowerOrderNums;
 
+    private final boolean sde;
+
     public DpmSolverMultistepScheduler(SchedulerConfig config, int steps, boolean karras) {
+        this(config, steps, karras, false);
+    }
+
+    /** @param sde the SDE form, sde-dpmsolver++ */
+    public DpmSolverMultistepScheduler(SchedulerConfig config, int steps, boolean karras, boolean sde) {
         super(config, Timeline.of(config, steps, karras, config.finalSigmasType().equals("sigma_min")));
+        this.sde = sde;
+    }
+
+    @Override
+    public boolean stochastic() {
+        return sde;
     }
 
     /** The previous step's x0 prediction (diffusers' model_outputs[-2] at the next step). */
@@ -52,13 +67,27 @@ public final class DpmSolverMultistepScheduler extends MultistepScheduler {
         float[] x0 = dataPrediction(sample, modelOutput, alphaS, sigS);
         float[] out = new float[x.length];
         double ratio = sigmaT == 0 ? 0 : sigT / sigS;
-        for (int i = 0; i < x.length; i++) {
-            double p = x0[i];
-            double v = ratio * x[i] - alphaT * expm * p;
-            if (secondOrder) {
-                v -= 0.5 * alphaT * expm * (p - previousX0[i]) / r;
+        if (sde) {
+            float[] z = noise.randn(sample.shape()).data(); // every step, the last too (diffusers' step)
+            double decay = ratio * Math.exp(-h);
+            double c = alphaT * (1 - Math.exp(-2 * h));
+            double spread = sigT * Math.sqrt(1 - Math.exp(-2 * h));
+            for (int i = 0; i < x.length; i++) {
+                double v = decay * x[i] + c * x0[i] + spread * z[i];
+                if (secondOrder) {
+                    v += 0.5 * c * (x0[i] - previousX0[i]) / r;
+                }
+                out[i] = (float) v;
             }
-            out[i] = (float) v;
+        } else {
+            for (int i = 0; i < x.length; i++) {
+                double p = x0[i];
+                double v = ratio * x[i] - alphaT * expm * p;
+                if (secondOrder) {
+                    v -= 0.5 * alphaT * expm * (p - previousX0[i]) / r;
+                }
+                out[i] = (float) v;
+            }
         }
         previousX0 = x0;
         lowerOrderNums = Math.min(lowerOrderNums + 1, 2);

@@ -8,7 +8,7 @@ public final class Schedulers {
     public static final String DEFAULT = "ddim";
     /** Request names, as in the API documentation. */
     public static final List<String> NAMES = List.of("ddim", "euler", "euler_karras", "euler_a", "dpmpp_2m",
-            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a", "tcd", "deis");
+            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a", "tcd", "deis", "dpmpp_2m_sde", "dpmpp_2m_sde_karras");
 
     private Schedulers() {
     }
@@ -29,7 +29,7 @@ public final class Schedulers {
         }
         // diffusers applies a config's dynamic thresholding in these too; here only DPM-Solver++ implements it
         InvalidRequestException.require(config.thresholding() == null || !THRESHOLDING.contains(name),
-                "%s: this model's scheduler_config sets thresholding, which only dpmpp_2m and dpmpp_2m_karras "
+                "%s: this model's scheduler_config sets thresholding, which only the dpmpp_2m schedulers and deis "
                         + "implement here; choose one of them", name);
         InvalidRequestException.require(!name.equals("pndm") || steps >= 2,
                 "pndm: steps must be at least 2 (its PLMS warm-up), got %d", steps);
@@ -50,6 +50,8 @@ public final class Schedulers {
             case "dpm2_a" -> new KDpm2Scheduler(config, steps, karras, true);
             case "tcd" -> new TcdScheduler(config, steps, eta);
             case "deis" -> new DeisMultistepScheduler(config, steps, karras);
+            case "dpmpp_2m_sde" -> new DpmSolverMultistepScheduler(config, steps, karras, true);
+            case "dpmpp_2m_sde_karras" -> new DpmSolverMultistepScheduler(config, steps, true, true);
             default -> throw new IllegalStateException("requireKnown let " + name.length() + " characters through");
         };
     }

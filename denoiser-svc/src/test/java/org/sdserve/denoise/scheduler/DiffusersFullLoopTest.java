@@ -130,6 +130,15 @@ class DiffusersFullLoopTest {
                 Double.NaN, 0.2251, "DPM++ 2M v_prediction");
         assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c.withPrediction("v_prediction"), 10, true)),
                 Double.NaN, 0.2096, "DPM++ 2M Karras v_prediction");
+        // DPM++ 2M SDE: diffusers' tests assert no full-loop value for sde-dpmsolver++; these figures come from our
+        // torch transcription of its update on the same fixture, noise from torch.manual_seed(0) at every step
+        // (tools/goldens/dpm_sde_replica.py)
+        assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c, 10, false, true)), 525.9482, 0.684828,
+                "DPM++ 2M SDE");
+        assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c.withPrediction("v_prediction"), 10, false, true)),
+                437.4955, 0.569656, "DPM++ 2M SDE v_prediction");
+        assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c, 10, true, true)), 334.5426, 0.435602,
+                "DPM++ 2M SDE Karras");
         // test_full_loop_no_noise_thres: dynamic thresholding of x0, ratio 0.87, sample_max_value 0.5
         assertSumMean(plainLoop(new DpmSolverMultistepScheduler(c.withThresholding(
                 new SchedulerConfig.Thresholding(0.87, 0.5)), 10, false)), Double.NaN, 1.1364, "DPM++ 2M thresholding");

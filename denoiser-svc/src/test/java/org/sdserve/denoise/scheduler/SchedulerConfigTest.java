@@ -62,7 +62,7 @@ class SchedulerConfigTest {
         assertTrue(c.useLuLambdas());
         assertTrue(Schedulers.create("dpmpp_2m", c, 10, 0f) instanceof DpmSolverMultistepScheduler);
         assertTrue(assertThrows(InvalidRequestException.class, () -> Schedulers.create("ddim", c, 10, 0f))
-                .getMessage().startsWith("ddim: this model's scheduler_config sets thresholding, which only dpmpp_2m"));
+                .getMessage().startsWith("ddim: this model's scheduler_config sets thresholding, which only the dpmpp_2m"));
         assertEquals(null, parse("{}").thresholding());
     }
 
