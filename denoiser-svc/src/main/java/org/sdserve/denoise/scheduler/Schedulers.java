@@ -8,7 +8,7 @@ public final class Schedulers {
     public static final String DEFAULT = "ddim";
     /** Request names, as in the API documentation. */
     public static final List<String> NAMES = List.of("ddim", "euler", "euler_karras", "euler_a", "dpmpp_2m",
-            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a", "tcd", "deis", "dpmpp_2m_sde", "dpmpp_2m_sde_karras");
+            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a", "tcd", "deis", "dpmpp_2m_sde", "dpmpp_2m_sde_karras", "dpm_singlestep", "dpm_singlestep_karras");
 
     private Schedulers() {
     }
@@ -52,6 +52,8 @@ public final class Schedulers {
             case "deis" -> new DeisMultistepScheduler(config, steps, karras);
             case "dpmpp_2m_sde" -> new DpmSolverMultistepScheduler(config, steps, karras, true);
             case "dpmpp_2m_sde_karras" -> new DpmSolverMultistepScheduler(config, steps, true, true);
+            case "dpm_singlestep" -> new DpmSolverSinglestepScheduler(config, steps, karras);
+            case "dpm_singlestep_karras" -> new DpmSolverSinglestepScheduler(config, steps, true);
             default -> throw new IllegalStateException("requireKnown let " + name.length() + " characters through");
         };
     }

@@ -11,7 +11,7 @@ import org.sdserve.common.tensor.FloatTensor;
  * test_scheduler_euler_ancestral.py, test_scheduler_dpm_multi.py, test_scheduler_ddpm.py, test_scheduler_pndm.py,
  * test_scheduler_lms.py, test_scheduler_heun.py, test_scheduler_unipc.py, test_scheduler_lcm.py,
  * test_scheduler_kdpm2_discrete.py, test_scheduler_kdpm2_ancestral.py, test_scheduler_tcd.py,
- * test_scheduler_deis.py), reproduced on
+ * test_scheduler_deis.py, test_scheduler_dpm_single.py), reproduced on
  * their fixtures:
  * sample[b,c,h,w] = (c*256 + h*32 + w*4 + b) / 768 of shape (4,3,8,8) (dummy_sample_deter), model
  * eps = sample * t / (t + 1) in float32 (dummy_model), 10 steps (DDPM: all 1000). Noise, where a test draws
@@ -224,6 +224,20 @@ class DiffusersFullLoopTest {
                 .withAlphaToOne(true);
         assertSumMean(plainLoop(new LcmScheduler(c, 1)), 18.7097, 0.0244, "LCM one step");
         assertSumMean(plainLoop(new LcmScheduler(c, 10)), 197.7616, 0.2575, "LCM 10 steps");
+    }
+
+    @Test
+    void dpmSolverSinglestep() {
+        // test_scheduler_dpm_single.py: solver_order 2, midpoint, final sigma sigma_min, lower_order_final its
+        // default (off; 10 steps are five pairs)
+        SchedulerConfig c = config(1000, "linspace").withDpmFinal("sigma_min", false);
+        assertSumMean(plainLoop(new DpmSolverSinglestepScheduler(c, 10, false)), Double.NaN, 0.2791, "DPM++ 2S");
+        assertSumMean(plainLoop(new DpmSolverSinglestepScheduler(c, 10, true)), Double.NaN, 0.2248,
+                "DPM++ 2S Karras");
+        assertSumMean(plainLoop(new DpmSolverSinglestepScheduler(c.withPrediction("v_prediction"), 10, false)),
+                Double.NaN, 0.1453, "DPM++ 2S v_prediction");
+        assertSumMean(plainLoop(new DpmSolverSinglestepScheduler(c.withPrediction("v_prediction"), 10, true)),
+                Double.NaN, 0.0649, "DPM++ 2S Karras v_prediction");
     }
 
     @Test
