@@ -12,35 +12,20 @@ DiffusersFullLoopTest asserts the printed figures.
 import numpy as np
 import torch
 
-
-def fixture():
-    s = torch.arange(768)
-    return (s.reshape(3, 8, 8, 4) / 768).permute(3, 0, 1, 2)  # dummy_sample_deter, (4, 3, 8, 8)
+from replica_common import fixture, karras, model, sigma_to_t
 
 
-def model(x, t):
-    t = torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1, 1, 1)
-    return x * t / (t + 1)
 
 
-def timeline(steps, karras):
+def timeline(steps, use_karras):
     betas = torch.linspace(0.0001, 0.02, 1000, dtype=torch.float32)
     ac = torch.cumprod(1.0 - betas, dim=0)
     timesteps = np.linspace(0, 999, steps + 1).round()[::-1][:-1].copy().astype(np.int64)
     sigmas = np.array(((1 - ac) / ac) ** 0.5)
     log_sigmas = np.log(sigmas)
-    if karras:
-        lo, hi = float(sigmas[0]), float(sigmas[-1])
-        ramp = np.linspace(0, 1, steps)
-        sig = (hi ** (1 / 7) + ramp * (lo ** (1 / 7) - hi ** (1 / 7))) ** 7
-        ts = []
-        for s in sig:
-            ls = np.log(np.maximum(s, 1e-10))
-            dists = ls - log_sigmas[:, np.newaxis]
-            low = np.cumsum((dists >= 0), axis=0).argmax(axis=0).clip(max=log_sigmas.shape[0] - 2)
-            w = np.clip((log_sigmas[low] - ls) / (log_sigmas[low] - log_sigmas[low + 1]), 0, 1)
-            ts.append(((1 - w) * low + w * (low + 1)).item())
-        timesteps = np.array(ts).round().astype(np.int64)
+    if use_karras:
+        sig = karras(float(sigmas[0]), float(sigmas[-1]), steps)
+        timesteps = sigma_to_t(sig, log_sigmas).round().astype(np.int64)
         sigmas = sig
     else:
         sigmas = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
@@ -53,8 +38,8 @@ def alpha_sigma(sigma):
     return alpha, sigma * alpha
 
 
-def run(steps=10, karras=False, prediction="epsilon"):
-    timesteps, sigmas = timeline(steps, karras)
+def run(steps=10, use_karras=False, prediction="epsilon"):
+    timesteps, sigmas = timeline(steps, use_karras)
     g = torch.manual_seed(0)
     x = fixture()
     outputs = [None, None]
@@ -87,6 +72,6 @@ def run(steps=10, karras=False, prediction="epsilon"):
 
 
 for name, kw in [("DPM++ 2M SDE", {}), ("DPM++ 2M SDE v_prediction", {"prediction": "v_prediction"}),
-                 ("DPM++ 2M SDE Karras", {"karras": True})]:
+                 ("DPM++ 2M SDE Karras", {"use_karras": True})]:
     x = run(**kw)
     print(f"{name}: sum {torch.sum(torch.abs(x)).item():.4f} mean {torch.mean(torch.abs(x)).item():.6f}")

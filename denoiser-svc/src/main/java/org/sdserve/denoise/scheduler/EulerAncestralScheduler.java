@@ -11,7 +11,15 @@ import org.sdserve.common.noise.NoiseSource;
 public final class EulerAncestralScheduler extends SigmaScheduler {
 
     public EulerAncestralScheduler(SchedulerConfig config, int steps) {
-        super(config, SigmaSchedule.euler(config, steps, false));
+        this(config, steps, false);
+    }
+
+    /**
+     * @param karras on EulerDiscreteScheduler's Karras sigmas ("Euler a Karras"; diffusers' ancestral scheduler has
+     *     no such option, so a config's use_karras_sigmas leaves euler_a as it is, as there)
+     */
+    public EulerAncestralScheduler(SchedulerConfig config, int steps, boolean karras) {
+        super(config, SigmaSchedule.euler(config, steps, karras));
     }
 
     @Override

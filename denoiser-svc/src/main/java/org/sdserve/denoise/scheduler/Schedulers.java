@@ -8,7 +8,8 @@ public final class Schedulers {
     public static final String DEFAULT = "ddim";
     /** Request names, as in the API documentation. */
     public static final List<String> NAMES = List.of("ddim", "euler", "euler_karras", "euler_a", "dpmpp_2m",
-            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a", "tcd", "deis", "dpmpp_2m_sde", "dpmpp_2m_sde_karras", "dpm_singlestep", "dpm_singlestep_karras");
+            "dpmpp_2m_karras", "ddpm", "pndm", "lms", "heun", "unipc", "lcm", "dpm2", "dpm2_a", "tcd", "deis", "dpmpp_2m_sde", "dpmpp_2m_sde_karras", "dpm_singlestep", "dpm_singlestep_karras",
+            "euler_a_karras");
 
     private Schedulers() {
     }
@@ -38,6 +39,7 @@ public final class Schedulers {
             case "euler" -> new EulerDiscreteScheduler(config, steps, karras);
             case "euler_karras" -> new EulerDiscreteScheduler(config, steps, true);
             case "euler_a" -> new EulerAncestralScheduler(config, steps);
+            case "euler_a_karras" -> new EulerAncestralScheduler(config, steps, true);
             case "dpmpp_2m" -> new DpmSolverMultistepScheduler(config, steps, karras);
             case "dpmpp_2m_karras" -> new DpmSolverMultistepScheduler(config, steps, true);
             case "ddpm" -> new DdpmScheduler(config, steps);

@@ -119,6 +119,12 @@ class DiffusersFullLoopTest {
         assertSumMean(eulerLoop(new EulerAncestralScheduler(c, 10)), 152.3192, 0.1983, "Euler ancestral");
         assertSumMean(eulerLoop(new EulerAncestralScheduler(c.withPrediction("v_prediction"), 10)), 108.4439,
                 0.1412, "Euler ancestral v_prediction");
+        // on Karras sigmas: no diffusers test (its ancestral scheduler has no such option); the figures come from our
+        // torch transcription, tools/goldens/euler_a_karras_replica.py, on the same fixture and noise
+        assertSumMean(eulerLoop(new EulerAncestralScheduler(c, 10, true)), 4032.2886, 5.250376,
+                "Euler ancestral Karras");
+        assertSumMean(eulerLoop(new EulerAncestralScheduler(c.withPrediction("v_prediction"), 10, true)), 143.4296,
+                0.186757, "Euler ancestral Karras v_prediction");
     }
 
     @Test

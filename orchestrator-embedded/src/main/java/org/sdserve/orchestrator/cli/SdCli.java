@@ -62,7 +62,8 @@ public final class SdCli {
                   --guidance S            classifier-free guidance scale (default 7.5)
                   --scheduler NAME        ddim, euler, euler_karras, euler_a, dpmpp_2m, dpmpp_2m_karras, ddpm,
                                           pndm, lms, heun, unipc, lcm, dpm2, dpm2_a, tcd, deis, dpmpp_2m_sde,
-                                          dpmpp_2m_sde_karras, dpm_singlestep, dpm_singlestep_karras (default ddim)
+                                          dpmpp_2m_sde_karras, dpm_singlestep, dpm_singlestep_karras,
+                                          euler_a_karras (default ddim)
                   --seed N                seed (default: random, printed)
                   --width W --height H    image size (default: the model's)
                   --num-images N          images (default 1)
