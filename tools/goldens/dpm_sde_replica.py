@@ -15,8 +15,6 @@ import torch
 from replica_common import fixture, karras, model, sigma_to_t
 
 
-
-
 def timeline(steps, use_karras):
     betas = torch.linspace(0.0001, 0.02, 1000, dtype=torch.float32)
     ac = torch.cumprod(1.0 - betas, dim=0)

@@ -15,8 +15,6 @@ import torch
 from replica_common import fixture, karras, model, sigma_to_t
 
 
-
-
 def schedule(steps=10, n=1100):
     ac = torch.cumprod(1.0 - torch.linspace(0.0001, 0.02, n, dtype=torch.float32), dim=0)
     timesteps = np.linspace(0, n - 1, steps, dtype=np.float32)[::-1].copy()
