@@ -1,0 +1,91 @@
+package org.sdserve.eval.metrics;
+
+import java.util.Arrays;
+import org.ejml.data.DMatrixRMaj;
+import org.ejml.dense.row.CommonOps_DDRM;
+
+/**
+ * Improved precision and recall (Kynkaenniemi et al. 2019), as their reference code (NVlabs ManifoldEstimator)
+ * computes them: each set's manifold is the union of balls around its vectors, each of radius the distance to its
+ * k-th nearest neighbour in the same set (k = 3); precision is the share of generated vectors inside the real
+ * manifold, recall the share of real vectors inside the generated one. Distances are squared Euclidean,
+ * ||u||^2 - 2 u.v + ||v||^2 clipped at 0, and a vector is inside when its distance is at most a radius.
+ */
+public final class PrecisionRecall {
+    public static final int DEFAULT_K = 3;
+
+    public record Result(double precision, double recall) {
+    }
+
+    private PrecisionRecall() {
+    }
+
+    public static Result of(Features real, Features generated, int k) {
+        if (real.dimension() != generated.dimension()) {
+            throw new IllegalArgumentException("feature dimensions differ: " + real.dimension() + " and "
+                    + generated.dimension());
+        }
+        if (k < 1 || k >= Math.min(real.count(), generated.count())) {
+            throw new IllegalArgumentException("k must be in [1, " + (Math.min(real.count(), generated.count()) - 1)
+                    + "], got " + k);
+        }
+        double[] realRadii = radii(real.rows(), k);
+        double[] generatedRadii = radii(generated.rows(), k);
+        return new Result(coverage(generated.rows(), real.rows(), realRadii),
+                coverage(real.rows(), generated.rows(), generatedRadii));
+    }
+
+    /** Squared distances [u rows, v rows]. */
+    static DMatrixRMaj distances(DMatrixRMaj u, DMatrixRMaj v) {
+        DMatrixRMaj d = new DMatrixRMaj(u.numRows, v.numRows);
+        CommonOps_DDRM.multTransB(u, v, d);
+        double[] nu = squaredNorms(u);
+        double[] nv = squaredNorms(v);
+        for (int i = 0; i < u.numRows; i++) {
+            for (int j = 0; j < v.numRows; j++) {
+                d.set(i, j, Math.max(0, nu[i] - 2 * d.get(i, j) + nv[j]));
+            }
+        }
+        return d;
+    }
+
+    private static double[] squaredNorms(DMatrixRMaj m) {
+        double[] out = new double[m.numRows];
+        for (int i = 0; i < m.numRows; i++) {
+            double s = 0;
+            for (int j = 0; j < m.numCols; j++) {
+                s += m.get(i, j) * m.get(i, j);
+            }
+            out[i] = s;
+        }
+        return out;
+    }
+
+    /** Each vector's distance to its k-th nearest neighbour in the set (index k of its sorted row: 0 is itself). */
+    private static double[] radii(DMatrixRMaj set, int k) {
+        DMatrixRMaj d = distances(set, set);
+        double[] out = new double[set.numRows];
+        double[] row = new double[set.numRows];
+        for (int i = 0; i < set.numRows; i++) {
+            System.arraycopy(d.data, i * set.numRows, row, 0, set.numRows);
+            Arrays.sort(row);
+            out[i] = row[k];
+        }
+        return out;
+    }
+
+    /** The share of {@code probes} within some ball of {@code centres}. */
+    private static double coverage(DMatrixRMaj probes, DMatrixRMaj centres, double[] radii) {
+        DMatrixRMaj d = distances(probes, centres);
+        int inside = 0;
+        for (int i = 0; i < probes.numRows; i++) {
+            for (int j = 0; j < centres.numRows; j++) {
+                if (d.get(i, j) <= radii[j]) {
+                    inside++;
+                    break;
+                }
+            }
+        }
+        return (double) inside / probes.numRows;
+    }
+}
