@@ -191,7 +191,7 @@ function resetJobPanel(id) {
   $("job-status").textContent = "connecting…";
   $("job-error").textContent = "";
   $("previews").replaceChildren();
-  $("stage-image_encoding").hidden = true; // shown when the job reports it
+  $("stage-image_encoding").hidden = true; // shown for an image-to-image job (its accepted event says so)
   for (const s of STAGES) {
     const el = $("stage-" + s);
     el.querySelector("progress").value = 0;
@@ -219,7 +219,12 @@ function follow(id) {
       $("job-status").textContent = "connection lost, reconnecting…";
     }
   };
-  on("accepted", (a) => { current.resolved = a.resolved; current.seeds = a.seeds; });
+  on("accepted", (a) => {
+    current.resolved = a.resolved; current.seeds = a.seeds;
+    // an image-to-image job has an image encoding stage (its progress may be superseded before a late reader
+    // attaches: the accepted event always comes)
+    $("stage-image_encoding").hidden = !a.resolved.strength;
+  });
   on("queued", (q) => { $("job-status").textContent = `waiting: ${q.position} of ${q.queue_depth} in the queue`; });
   on("progress", progress);
   on("preview", preview);

@@ -1,0 +1,142 @@
+package org.sdserve.eval.extract;
+
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.sdserve.common.error.ModelContractException;
+import org.sdserve.common.image.RgbImage;
+import org.sdserve.common.onnx.ExecutionOptions;
+import org.sdserve.common.onnx.OnnxModel;
+import org.sdserve.common.tensor.FloatTensor;
+import org.sdserve.eval.metrics.Features;
+
+/**
+ * An image feature extractor for the quality measures: an ONNX graph from images to feature vectors (FID, precision
+ * and recall, KID) and optionally class logits (the Inception Score), declared in its directory's config.json:
+ * {@code input} (float [B, 3, size, size], RGB in {@code range}), {@code features} ([B, D]), {@code logits}
+ * ([B, K], optional), and {@code reference_features} (a .npy of real images' features, optional). Images of
+ * another size are resized to {@code size} (bicubic). The demo's is models/scene-features
+ * (tools/demo-model/extractor.py); for real models, Inception-v3's pool3 (README, "Quality measures").
+ */
+public final class FeatureExtractor implements AutoCloseable {
+    /** One batch's outputs: features [n, D], logits [n, K] (null without a logits output). */
+    public record Extracted(double[][] features, double[][] logits) {
+    }
+
+    private final OnnxModel model;
+    private final Path dir;
+    private final JsonNode config;
+    private final int size;
+    private final double low;
+    private final double high;
+
+    private FeatureExtractor(OnnxModel model, Path dir, JsonNode config) {
+        this.model = model;
+        this.dir = dir;
+        this.config = config;
+        this.size = config.path("size").asInt(0);
+        this.low = config.path("range").path(0).asDouble(0);
+        this.high = config.path("range").path(1).asDouble(1);
+        if (size < 1 || !(high > low)) {
+            throw new ModelContractException("feature extractor " + dir + ": config.json needs size >= 1 and range "
+                    + "[low, high] with low < high");
+        }
+        model.requireInput(input(), 4, OnnxJavaType.FLOAT);
+        model.requireOutput(config.path("features").asText("features"), 2, OnnxJavaType.FLOAT);
+        if (config.hasNonNull("logits")) {
+            model.requireOutput(config.get("logits").asText(), 2, OnnxJavaType.FLOAT);
+        }
+    }
+
+    public static FeatureExtractor load(Path dir, ExecutionOptions opts) {
+        JsonNode config;
+        try {
+            config = new ObjectMapper().readTree(Files.readString(dir.resolve("config.json")));
+        } catch (IOException e) {
+            throw new ModelContractException("feature extractor " + dir + ": cannot read config.json: "
+                    + e.getMessage());
+        }
+        OnnxModel model = OnnxModel.open(dir, "feature_extractor", opts);
+        try {
+            return new FeatureExtractor(model, dir, config);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    private String input() {
+        return config.path("input").asText("images");
+    }
+
+    public int size() {
+        return size;
+    }
+
+    public boolean hasLogits() {
+        return config.hasNonNull("logits");
+    }
+
+    /** The images, resized to the extractor's size when they are not, as its input range. */
+    public Extracted extract(List<RgbImage> images) {
+        float[] px = new float[images.size() * 3 * size * size];
+        float[] unit = new float[3 * size * size];
+        for (int i = 0; i < images.size(); i++) {
+            images.get(i).resized(size, size).toSignedUnit(unit, 0); // [-1, 1]
+            for (int k = 0; k < unit.length; k++) {
+                px[i * unit.length + k] = (float) (low + (unit[k] + 1) / 2 * (high - low));
+            }
+        }
+        return extract(new FloatTensor(new long[] {images.size(), 3, size, size}, px));
+    }
+
+    /** Input tensor [B, 3, size, size] already in the extractor's range. */
+    public Extracted extract(FloatTensor pixels) {
+        try (OnnxTensor in = model.floatInput(input(), pixels);
+             OrtSession.Result r = model.run(Map.of(input(), in))) {
+            double[][] features = rows(model.floatOutput(r, config.path("features").asText("features")));
+            double[][] logits = hasLogits() ? rows(model.floatOutput(r, config.get("logits").asText())) : null;
+            return new Extracted(features, logits);
+        } catch (OrtException e) {
+            throw new IllegalStateException("feature extractor: ONNX Runtime failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** The real images' features the directory ships (config.json reference_features), or null. */
+    public Features reference() {
+        if (!config.hasNonNull("reference_features")) {
+            return null;
+        }
+        try {
+            return Features.of(Npy.readFloat32Matrix(dir.resolve(config.get("reference_features").asText())));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static double[][] rows(FloatTensor t) {
+        int n = t.dim(0);
+        int d = t.dim(1);
+        double[][] out = new double[n][d];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < d; j++) {
+                out[i][j] = t.data()[i * d + j];
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        model.close();
+    }
+}
