@@ -43,4 +43,40 @@ final class AlphaPrediction {
             default -> out;
         };
     }
+
+    /**
+     * diffusers' "clip or threshold predicted x_0": the config's dynamic thresholding when it sets one, else its
+     * clip_sample clamp to [-range, range], else nothing. May return a new array.
+     */
+    static float[] thresholdOrClip(SchedulerConfig c, float[] x0, int batch) {
+        if (c.thresholding() != null) {
+            return c.thresholding().apply(x0, batch);
+        }
+        if (c.clipSample()) {
+            float range = (float) c.clipSampleRange();
+            for (int i = 0; i < x0.length; i++) {
+                x0[i] = Math.max(-range, Math.min(range, x0[i]));
+            }
+        }
+        return x0;
+    }
+
+    /** The same on float64 values, in place (thresholding on their float32 roundings, as torch holds them). */
+    static void thresholdOrClip(SchedulerConfig c, double[] x0, int batch) {
+        if (c.thresholding() != null) {
+            float[] f = new float[x0.length];
+            for (int i = 0; i < f.length; i++) {
+                f[i] = (float) x0[i];
+            }
+            float[] t = c.thresholding().apply(f, batch);
+            for (int i = 0; i < f.length; i++) {
+                x0[i] = t[i];
+            }
+        } else if (c.clipSample()) {
+            double range = c.clipSampleRange();
+            for (int i = 0; i < x0.length; i++) {
+                x0[i] = Math.max(-range, Math.min(range, x0[i]));
+            }
+        }
+    }
 }

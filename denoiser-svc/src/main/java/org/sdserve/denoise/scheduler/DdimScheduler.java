@@ -37,17 +37,22 @@ public final class DdimScheduler extends AlphaScheduler {
         float[] x0 = new float[x.length];
         float[] out = new float[x.length];
         float[] z = stochastic() ? noise.randn(sample.shape()).data() : null;
-        double range = config.clipSampleRange();
+        double[] predX0s = new double[x.length];
+        double[] epss = new double[x.length];
         for (int i = 0; i < x.length; i++) {
             double predX0 = AlphaPrediction.x0(config.predictionType(), x[i], m[i], aT);
-            double eps = switch (config.predictionType()) {
+            predX0s[i] = predX0;
+            epss[i] = switch (config.predictionType()) {
                 case "epsilon" -> m[i];
                 case "sample" -> (x[i] - Math.sqrt(aT) * predX0) / Math.sqrt(bT);
                 default -> Math.sqrt(aT) * m[i] + Math.sqrt(bT) * x[i]; // v_prediction
             };
-            if (config.clipSample()) {
-                predX0 = Math.max(-range, Math.min(range, predX0)); // eps is kept (use_clipped_model_output=False)
-            }
+        }
+        // x0 thresholded, else clipped; eps is kept (use_clipped_model_output=False)
+        AlphaPrediction.thresholdOrClip(config, predX0s, sample.dim(0));
+        for (int i = 0; i < x.length; i++) {
+            double predX0 = predX0s[i];
+            double eps = epss[i];
             double prevSample = Math.sqrt(aPrev) * predX0 + Math.sqrt(1 - aPrev - std * std) * eps;
             if (z != null) {
                 prevSample += std * z[i];

@@ -44,13 +44,12 @@ public final class DdpmScheduler extends AlphaScheduler {
         float[] x = sample.data();
         float[] x0 = new float[x.length];
         float[] out = new float[x.length];
-        float range = (float) config.clipSampleRange();
         for (int i = 0; i < x.length; i++) {
-            float p = AlphaPrediction.x0(config.predictionType(), x[i], m[i], sqrtAT, sqrtBT);
-            if (config.clipSample()) {
-                p = Math.max(-range, Math.min(range, p));
-            }
-            x0[i] = p;
+            x0[i] = AlphaPrediction.x0(config.predictionType(), x[i], m[i], sqrtAT, sqrtBT);
+        }
+        x0 = AlphaPrediction.thresholdOrClip(config, x0, sample.dim(0));
+        for (int i = 0; i < x.length; i++) {
+            float p = x0[i];
             float mean = cX0 * p + cX * x[i];
             out[i] = z == null ? mean : mean + std * z[i];
         }

@@ -53,11 +53,13 @@ public final class LcmScheduler extends AlphaScheduler {
         float[] x = sample.data();
         float[] den = new float[x.length];
         float[] out = new float[x.length];
+        double[] x0 = new double[x.length];
         for (int i = 0; i < x.length; i++) {
-            double p = AlphaPrediction.x0(config.predictionType(), x[i], m[i], aT);
-            if (config.clipSample()) {
-                p = Math.max(-config.clipSampleRange(), Math.min(config.clipSampleRange(), p));
-            }
+            x0[i] = AlphaPrediction.x0(config.predictionType(), x[i], m[i], aT);
+        }
+        AlphaPrediction.thresholdOrClip(config, x0, sample.dim(0));
+        for (int i = 0; i < x.length; i++) {
+            double p = x0[i];
             den[i] = (float) (cOut * p + cSkip * x[i]);
             out[i] = last ? den[i] : (float) (Math.sqrt(aP) * den[i] + Math.sqrt(1 - aP) * z[i]);
         }

@@ -28,10 +28,6 @@ public final class Schedulers {
                     + "(num_train_timesteps %d, steps_offset %d), got %d", name, max, config.numTrainTimesteps(),
                     config.stepsOffset(), steps);
         }
-        // diffusers applies a config's dynamic thresholding in these too; here only DPM-Solver++ implements it
-        InvalidRequestException.require(config.thresholding() == null || !THRESHOLDING.contains(name),
-                "%s: this model's scheduler_config sets thresholding, which only the dpmpp_2m schedulers and deis "
-                        + "implement here; choose one of them", name);
         InvalidRequestException.require(!name.equals("pndm") || steps >= 2,
                 "pndm: steps must be at least 2 (its PLMS warm-up), got %d", steps);
         return switch (name.isEmpty() ? DEFAULT : name) {
@@ -59,9 +55,6 @@ public final class Schedulers {
             default -> throw new IllegalStateException("requireKnown let " + name.length() + " characters through");
         };
     }
-
-    /** Schedulers that diffusers has threshold x0 when the config says so, but which do not here. */
-    private static final java.util.Set<String> THRESHOLDING = java.util.Set.of("ddim", "ddpm", "unipc", "lcm", "tcd");
 
     /** Schedulers whose timesteps follow the config's spacing with steps_offset added (diffusers' set_timesteps). */
     private static final java.util.Set<String> LEADING = java.util.Set.of("ddim", "ddpm", "pndm");

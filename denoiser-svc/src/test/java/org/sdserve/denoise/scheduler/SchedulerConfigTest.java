@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.sdserve.common.error.InvalidRequestException;
 import org.sdserve.common.error.ModelContractException;
+import org.sdserve.common.tensor.FloatTensor;
 
 class SchedulerConfigTest {
     private static SchedulerConfig parse(String json) throws Exception {
@@ -55,14 +56,23 @@ class SchedulerConfigTest {
     }
 
     @Test
-    void thresholdingAndLuLambdasAreReadAndThresholdingIsRefusedWhereItIsNotImplemented() throws Exception {
+    void thresholdingAndLuLambdasAreReadAndThresholdingBoundsX0WhereDiffusersAppliesIt() throws Exception {
         SchedulerConfig c = parse("{\"num_train_timesteps\": 1000, \"thresholding\": true, "
                 + "\"dynamic_thresholding_ratio\": 0.9, \"sample_max_value\": 2.0, \"use_lu_lambdas\": true}");
         assertEquals(new SchedulerConfig.Thresholding(0.9, 2.0), c.thresholding());
         assertTrue(c.useLuLambdas());
         assertTrue(Schedulers.create("dpmpp_2m", c, 10, 0f) instanceof DpmSolverMultistepScheduler);
-        assertTrue(assertThrows(InvalidRequestException.class, () -> Schedulers.create("ddim", c, 10, 0f))
-                .getMessage().startsWith("ddim: this model's scheduler_config sets thresholding, which only the dpmpp_2m"));
+        // where diffusers thresholds x0 (DDIM, DDPM, LCM, UniPC, DPM-Solver, DEIS), each x0 ends in [-1, 1]: clamped
+        // to [-s, s] and divided by s
+        FloatTensor x = new FloatTensor(new long[] {1, 4, 2, 2}, new float[] {3f, -2f, 0.5f, 9f, 1f, 1f, -7f, 0.1f,
+            2f, 2f, 2f, 2f, -1f, 0f, 4f, 5f});
+        for (String name : new String[] {"ddim", "ddpm", "lcm", "unipc", "dpmpp_2m", "deis"}) {
+            Scheduler s = Schedulers.create(name, c, 10, 0f);
+            float[] x0 = s.step(x, 0, x, org.sdserve.common.noise.NoiseSource.wholeBatch(0)).predOriginal().data();
+            for (float v : x0) {
+                assertTrue(Math.abs(v) <= 1f + 1e-6f, name + ": x0 " + v + " not thresholded");
+            }
+        }
         assertEquals(null, parse("{}").thresholding());
     }
 
