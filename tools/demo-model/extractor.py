@@ -48,16 +48,20 @@ class Extractor(nn.Module):
 
 
 class Exported(nn.Module):
-    """images [B, 3, 64, 64] in [0, 1] -> features [B, 64], logits [B, 32] = log p(shape) + log p(colour)."""
+    """images [B, 3, 64, 64] in [0, 1] -> features [B, 64] (standardized: each minus its mean over the reference
+    scenes, over its standard deviation there, so that real features are about unit scale as Inception's are and
+    FID and KID's cubic kernel see moderate values), logits [B, 32] = log p(shape) + log p(colour)."""
 
-    def __init__(self, m):
+    def __init__(self, m, mean, std):
         super().__init__()
         self.m = m
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
 
     def forward(self, images):
         f, shape, colour, _, _ = self.m.heads(images)
         joint = F.log_softmax(shape, 1)[:, :, None] + F.log_softmax(colour, 1)[:, None, :]
-        return f, joint.flatten(1)
+        return (f - self.mean) / self.std, joint.flatten(1)
 
 
 def batch(rng, n):
@@ -91,7 +95,10 @@ def main():
         accuracy = [float((o.argmax(1) == y).float().mean()) for o, y in zip(m.heads(x)[1:], ys)]
     print(f"trained in {time.time() - t0:.0f} s; held-out accuracy shape/colour/background/size {accuracy}")
     os.makedirs(OUT, exist_ok=True)
-    graph = Exported(m)
+    with torch.no_grad():
+        ref_x, _ = batch(np.random.default_rng(2024), 2048)
+        raw = torch.cat([m.heads(ref_x[i:i + 256])[0] for i in range(0, 2048, 256)])
+    graph = Exported(m, raw.mean(0), raw.std(0))
     probe = torch.sin(torch.arange(2 * 3 * 64 * 64, dtype=torch.float64) * 0.01).float().reshape(2, 3, 64, 64)
     probe = (probe + 1) / 2
     torch.onnx.export(graph, (probe,), f"{OUT}/model.onnx", opset_version=14, input_names=["images"],
@@ -99,7 +106,6 @@ def main():
                       dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}})
     with torch.no_grad():
         f, logits = graph(probe)
-        ref_x, _ = batch(np.random.default_rng(2024), 2048)
         reference = torch.cat([graph(ref_x[i:i + 256])[0] for i in range(0, 2048, 256)]).numpy().astype(np.float32)
     np.save(f"{OUT}/reference_features.npy", reference)
     with open(f"{OUT}/reference_outputs.json", "w") as fh:

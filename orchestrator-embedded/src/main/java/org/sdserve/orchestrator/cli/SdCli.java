@@ -45,6 +45,52 @@ public final class SdCli {
         System.exit(new SdCli().run(args));
     }
 
+    /** A failed command's message (a gRPC status as CODE: description) after the progress line; exit status 1. */
+    static int failed(PrintStream err, String command, Exception e) {
+        err.println();
+        if (e instanceof StatusRuntimeException s) {
+            err.println(command + ": " + s.getStatus().getCode() + ": " + s.getStatus().getDescription());
+        } else {
+            err.println(command + ": " + e.getMessage());
+        }
+        return 1;
+    }
+
+    /** Closes what a command started, the last first. */
+    static void closeAll(List<AutoCloseable> resources) {
+        for (int i = resources.size() - 1; i >= 0; i--) {
+            try {
+                resources.get(i).close();
+            } catch (Exception ignored) {
+                // exiting anyway
+            }
+        }
+    }
+
+    /**
+     * A channel to the orchestrator at {@code target}, or, without one, to the embedded stack started here on
+     * {@code modelDir}; what it starts goes into {@code resources} (closed in reverse order by the caller).
+     */
+    static ManagedChannel connect(String target, String modelDir, TorchGenerator.Kernel kernel,
+                                  List<AutoCloseable> resources, PrintStream err) {
+        ManagedChannel channel;
+        if (target != null) {
+            channel = NettyChannelBuilder.forTarget(target).usePlaintext().maxInboundMessageSize(MAX_MESSAGE).build();
+        } else {
+            err.println("sd: starting the embedded services on " + modelDir);
+            EmbeddedStages stages = EmbeddedStages.start(ModelDirectory.open(Path.of(modelDir)),
+                    ExecutionOptions.CPU, kernel, MAX_MESSAGE, StageClients.Timeouts.DEFAULT);
+            resources.add(stages);
+            JobEngine engine = JobEngine.start(stages.clients(), Limits.DEFAULT, EngineSettings.DEFAULT);
+            resources.add(engine);
+            String name = "orchestrator-" + UUID.randomUUID();
+            resources.add(ServiceHost.inProcess(name, MAX_MESSAGE, List.of(new DiffusionService(engine))));
+            channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(MAX_MESSAGE).build();
+        }
+        resources.add(channel::shutdownNow);
+        return channel;
+    }
+
     private static com.google.protobuf.ByteString readFile(String path) {
         try {
             return com.google.protobuf.ByteString.copyFrom(java.nio.file.Files.readAllBytes(Path.of(path)));
@@ -84,9 +130,13 @@ public final class SdCli {
         if (args.length >= 1 && JobCommands.NAMES.contains(args[0]) && !help) {
             return new JobCommands(this, err).run(args);
         }
+        if (args.length >= 1 && args[0].equals("eval") && !help) {
+            return new EvalCommand(System.out, err).run(args);
+        }
         if (help || args.length < 2 || !args[0].equals("generate")) {
             err.print(usage());
             err.print(JobCommands.USAGE);
+            err.print(EvalCommand.USAGE);
             return help ? 0 : 2;
         }
         GenerateRequest.Builder req = GenerateRequest.newBuilder().setPrompt(args[1]);
@@ -132,22 +182,7 @@ public final class SdCli {
         }
         List<AutoCloseable> resources = new ArrayList<>();
         try {
-            ManagedChannel channel;
-            if (target != null) {
-                channel = NettyChannelBuilder.forTarget(target).usePlaintext().maxInboundMessageSize(MAX_MESSAGE)
-                        .build();
-            } else {
-                err.println("sd: starting the embedded services on " + modelDir);
-                EmbeddedStages stages = EmbeddedStages.start(ModelDirectory.open(Path.of(modelDir)),
-                        ExecutionOptions.CPU, kernel, MAX_MESSAGE, StageClients.Timeouts.DEFAULT);
-                resources.add(stages);
-                JobEngine engine = JobEngine.start(stages.clients(), Limits.DEFAULT, EngineSettings.DEFAULT);
-                resources.add(engine);
-                String name = "orchestrator-" + UUID.randomUUID();
-                resources.add(ServiceHost.inProcess(name, MAX_MESSAGE, List.of(new DiffusionService(engine))));
-                channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(MAX_MESSAGE).build();
-            }
-            resources.add(channel::shutdownNow);
+            ManagedChannel channel = connect(target, modelDir, kernel, resources, err);
             Thread onInterrupt = new Thread(() -> cancelUnfinished(channel), "sd-cancel");
             Runtime.getRuntime().addShutdownHook(onInterrupt);
             try {
@@ -157,22 +192,10 @@ public final class SdCli {
                 jobId = null; // ended: nothing to cancel
                 removeHook(onInterrupt);
             }
-        } catch (StatusRuntimeException e) {
-            err.println();
-            err.println("sd: " + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
-            return 1;
         } catch (IOException | RuntimeException e) {
-            err.println();
-            err.println("sd: " + e.getMessage());
-            return 1;
+            return SdCli.failed(err, "sd", e);
         } finally {
-            for (int i = resources.size() - 1; i >= 0; i--) {
-                try {
-                    resources.get(i).close();
-                } catch (Exception ignored) {
-                    // exiting anyway
-                }
-            }
+            SdCli.closeAll(resources);
         }
     }
 

@@ -70,6 +70,30 @@ class SdCliTest {
         }
     }
 
+    /**
+     * sd eval against the running orchestrator: 16 images, the demo extractor's measures, the JSON beside them; the
+     * same seeds give the same figures.
+     */
+    @Test
+    void evalReportsTheQualityMeasuresOfTheServedModel(@TempDir Path dir) throws Exception {
+        String extractor = Path.of(System.getProperty("sd.root", "..")).resolve("models/scene-features").toString();
+        Path json = dir.resolve("eval.json");
+        Ran eval = sd("eval", "--images", "16", "--steps", "6", "--target", target, "--extractor", extractor,
+                "--json", json.toString());
+        assertEquals(0, eval.status(), eval.err());
+        for (String measure : new String[] {"FID", "KID", "precision", "recall", "IS"}) {
+            assertTrue(eval.out().contains(measure + " "), eval.out());
+        }
+        String first = Files.readString(json).replaceAll(", \"seconds\": [0-9.]+", "");
+        assertTrue(first.contains("\"images\": 16, \"steps\": 6"), first);
+        assertEquals(0, sd("eval", "--images", "16", "--steps", "6", "--target", target, "--extractor", extractor,
+                "--json", json.toString()).status());
+        assertEquals(first, Files.readString(json).replaceAll(", \"seconds\": [0-9.]+", ""), "same seeds, same figures");
+        Ran bad = sd("eval", "--images", "3");
+        assertEquals(2, bad.status());
+        assertTrue(bad.err().contains("--images must be in [16, 100000], got 3"), bad.err());
+    }
+
     @Test
     void generateThenListWatchAndCancelTheJobByItsId(@TempDir Path dir) throws Exception {
         Path png = dir.resolve("a.png");
