@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.testing.DemoModel;
+import org.sdserve.eval.judge.PromptJudge;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
 import org.sdserve.orchestrator.grpc.StageClients;
 import org.sdserve.proto.v1.GenerateRequest;

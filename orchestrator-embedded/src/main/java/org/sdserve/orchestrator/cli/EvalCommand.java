@@ -15,6 +15,7 @@ import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.eval.extract.FeatureExtractor;
+import org.sdserve.eval.judge.PromptJudge;
 import org.sdserve.eval.metrics.Features;
 import org.sdserve.eval.metrics.Fid;
 import org.sdserve.eval.metrics.InceptionScore;
@@ -29,7 +30,8 @@ import org.sdserve.proto.v1.GenerateRequest;
  * model's fixed prompt set (scenes.judge_prompts: every shape x colour, backgrounds and sizes cycling) with fixed
  * seeds through the services (embedded here, or any orchestrator), extracts their features with an extractor model
  * (models/scene-features by default), and reports FID, KID and precision/recall against the extractor's reference
- * features of real scenes, and the Inception Score of its logits; a table, and JSON with {@code --json}.
+ * features of real scenes, the Inception Score of its logits, and the prompt-adherence judge's figures
+ * (docs/prompt-adherence-judge.md); a table, and JSON with {@code --json}.
  */
 final class EvalCommand {
     static final String USAGE = """
@@ -38,9 +40,8 @@ final class EvalCommand {
                                           FID, KID, precision/recall and IS of N images (default 512) over the demo
                                           prompt set, seeds 0..N-1, against the extractor's real scenes
             """;
-    private static final List<String> SHAPES = List.of("circle", "square", "triangle", "cross");
-    private static final List<String> COLOURS = List.of("red", "green", "blue", "yellow", "purple", "orange", "white",
-            "black");
+    private static final List<String> SHAPES = PromptJudge.SHAPES;
+    private static final List<String> COLOURS = PromptJudge.COLOURS;
     private static final int PER_CALL = 8;
     private final PrintStream out;
     private final PrintStream err;
@@ -50,14 +51,18 @@ final class EvalCommand {
         this.err = err;
     }
 
-    /** Prompt i of scenes.judge_prompts (tools/demo-model/scenes.py), cycling over its 64. */
-    static String prompt(int i) {
-        int k = i % 64;
-        String shape = SHAPES.get(k % 4);
-        int c = (k / 4) % 8;
-        String background = COLOURS.get((c + 1 + (k * 3) % 7) % 8);
-        String size = (k / 2) % 2 == 0 ? "small" : "large";
-        return "a " + size + " " + COLOURS.get(c) + " " + shape + " on a " + background + " background";
+    /** Scene i of scenes.judge_prompts (tools/demo-model/scenes.py), cycling over its 64: what the prompt asks. */
+    record Scene(String size, String colour, String shape, String background) {
+        static Scene of(int i) {
+            int k = i % 64;
+            int c = (k / 4) % 8;
+            return new Scene((k / 2) % 2 == 0 ? "small" : "large", COLOURS.get(c), SHAPES.get(k % 4),
+                    COLOURS.get((c + 1 + (k * 3) % 7) % 8));
+        }
+
+        String prompt() {
+            return "a " + size + " " + colour + " " + shape + " on a " + background + " background";
+        }
     }
 
     int run(String[] args) {
@@ -104,16 +109,24 @@ final class EvalCommand {
             List<double[]> features = new ArrayList<>();
             List<double[]> logits = new ArrayList<>();
             List<RgbImage> batch = new ArrayList<>();
+            int[] adherence = new int[4]; // images whose judged colour, background, shape, size the prompt named
             for (int start = 0; start < images; start += PER_CALL) {
                 int n = Math.min(PER_CALL, images - start);
+                Scene scene = Scene.of(start / PER_CALL);
                 var events = DiffusionGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.MINUTES)
-                        .generate(GenerateRequest.newBuilder().setPrompt(prompt(start / PER_CALL)).setSeed(start)
+                        .generate(GenerateRequest.newBuilder().setPrompt(scene.prompt()).setSeed(start)
                                 .setNumImages(n).setSteps(steps).setScheduler(scheduler).setGuidanceScale(guidance)
                                 .build());
                 while (events.hasNext()) {
                     GenerateEvent e = events.next();
                     if (e.hasImage()) {
-                        batch.add(RgbImage.fromPng(e.getImage().getPng().toByteArray(), "image"));
+                        RgbImage img = RgbImage.fromPng(e.getImage().getPng().toByteArray(), "image");
+                        batch.add(img);
+                        PromptJudge.Verdict v = PromptJudge.judge(img);
+                        adherence[0] += v.colour().equals(scene.colour()) ? 1 : 0;
+                        adherence[1] += v.background().equals(scene.background()) ? 1 : 0;
+                        adherence[2] += v.shape().equals(scene.shape()) ? 1 : 0;
+                        adherence[3] += v.size().equals(scene.size()) ? 1 : 0;
                     }
                 }
                 if (batch.size() >= 64 || start + n >= images) {
@@ -145,14 +158,19 @@ final class EvalCommand {
             if (is != null) {
                 out.printf(Locale.ROOT, "IS         %10.4f +- %.4f (10 splits)%n", is.mean(), is.std());
             }
+            out.printf(Locale.ROOT, "adherence  colour %.1f%%, background %.1f%%, shape %.1f%%, size %.1f%% "
+                    + "(docs/prompt-adherence-judge.md)%n", 100.0 * adherence[0] / images, 100.0 * adherence[1] / images,
+                    100.0 * adherence[2] / images, 100.0 * adherence[3] / images);
             out.printf(Locale.ROOT, "time       %10.1f s (%.1f s generating and extracting)%n", seconds,
                     generateSeconds);
             if (json != null) {
                 Files.writeString(json, String.format(Locale.ROOT, "{\"images\": %d, \"steps\": %d, \"scheduler\": "
                         + "\"%s\", \"guidance_scale\": %s, \"fid\": %s, \"kid\": %s, \"precision\": %s, \"recall\": %s, "
-                        + "\"inception_score\": %s, \"inception_score_std\": %s, \"seconds\": %.1f}%n", images, steps,
+                        + "\"inception_score\": %s, \"inception_score_std\": %s, \"adherence\": {\"colour\": %s, "
+                        + "\"background\": %s, \"shape\": %s, \"size\": %s}, \"seconds\": %.1f}%n", images, steps,
                         scheduler, guidance, fid, kid, pr.precision(), pr.recall(), is == null ? "null" : is.mean(),
-                        is == null ? "null" : is.std(), seconds));
+                        is == null ? "null" : is.std(), (double) adherence[0] / images, (double) adherence[1] / images,
+                        (double) adherence[2] / images, (double) adherence[3] / images, seconds));
             }
             return 0;
         } catch (IOException | RuntimeException e) {

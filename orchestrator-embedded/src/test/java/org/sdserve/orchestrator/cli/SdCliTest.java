@@ -81,7 +81,7 @@ class SdCliTest {
         Ran eval = sd("eval", "--images", "16", "--steps", "6", "--target", target, "--extractor", extractor,
                 "--json", json.toString());
         assertEquals(0, eval.status(), eval.err());
-        for (String measure : new String[] {"FID", "KID", "precision", "recall", "IS"}) {
+        for (String measure : new String[] {"FID", "KID", "precision", "recall", "IS", "adherence"}) {
             assertTrue(eval.out().contains(measure + " "), eval.out());
         }
         String first = Files.readString(json).replaceAll(", \"seconds\": [0-9.]+", "");

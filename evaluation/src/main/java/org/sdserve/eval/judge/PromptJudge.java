@@ -1,25 +1,28 @@
-package org.sdserve.orchestrator;
+package org.sdserve.eval.judge;
 
 import java.util.List;
 import org.sdserve.common.image.RgbImage;
 
-/** docs/prompt-adherence-judge.md, in Java: what colour, background, shape and size an image shows. */
-final class PromptJudge {
-    static final List<String> COLOURS = List.of("red", "green", "blue", "yellow", "purple", "orange", "white",
+/**
+ * docs/prompt-adherence-judge.md, in Java: what colour, background, shape and size an image of the demo model
+ * shows (the rules of tools/demo-model/scenes.py's judge, which the model card's adherence figures come from).
+ */
+public final class PromptJudge {
+    public static final List<String> COLOURS = List.of("red", "green", "blue", "yellow", "purple", "orange", "white",
             "black");
     static final int[][] PALETTE = {{220, 30, 30}, {30, 160, 50}, {30, 70, 220}, {240, 220, 30}, {140, 50, 180},
         {245, 130, 20}, {245, 245, 245}, {15, 15, 15}};
-    static final List<String> SHAPES = List.of("circle", "square", "triangle", "cross");
+    public static final List<String> SHAPES = List.of("circle", "square", "triangle", "cross");
     private static final double[][] BOX = {{-1, 1, -1, 1}, {-0.85, 0.85, -0.85, 0.85}, {-1, 1, -1, 0.8},
         {-1, 1, -1, 1}};
 
-    record Verdict(String colour, String background, String shape, String size) {
+    public record Verdict(String colour, String background, String shape, String size) {
     }
 
     private PromptJudge() {
     }
 
-    static Verdict judge(RgbImage img) {
+    public static Verdict judge(RgbImage img) {
         int w = img.width();
         int h = img.height();
         int[] cls = new int[w * h];
