@@ -65,8 +65,8 @@ def main():
     lines += ["", "![FID and IS against each factor](quality-study.png)", "",
               "The paper's trade-off shows in the guidance rows: without guidance (1.0) the images are the most "
               "diverse (the lowest FID, recall near half) but follow their prompts least (shape and size); "
-              "guidance raises precision, IS and adherence up to a point and costs diversity. Steps matter little "
-              "beyond 10 for this model; the schedulers differ by a few percent.", ""]
+              "guidance raises IS and adherence and costs diversity, and precision peaks at a moderate scale before "
+              "falling. Steps matter little beyond 10 for this model; the schedulers differ by a few percent.", ""]
     with open(os.path.join(ROOT, "docs", "quality-study.md"), "w") as f:
         f.write("\n".join(lines))
     import matplotlib
