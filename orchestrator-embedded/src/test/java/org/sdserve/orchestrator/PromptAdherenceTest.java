@@ -3,12 +3,12 @@ package org.sdserve.orchestrator;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.ManagedChannel;
-import java.util.List;
 import java.util.Locale;
 import org.junit.jupiter.api.Test;
 import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.testing.DemoModel;
+import org.sdserve.eval.judge.DemoScenes;
 import org.sdserve.eval.judge.PromptJudge;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
 import org.sdserve.orchestrator.grpc.StageClients;
@@ -19,7 +19,6 @@ import org.sdserve.proto.v1.GenerateRequest;
  * fixed prompts x seeds 0 and 1, DDIM 25 steps, guidance 7.5, through the embedded services.
  */
 class PromptAdherenceTest {
-    private static final List<String> SIZES = List.of("small", "large");
 
     @Test
     void followsTheFixedPromptSet() {
@@ -32,15 +31,14 @@ class PromptAdherenceTest {
                 StageClients.Timeouts.DEFAULT)) {
             try (InProcessOrchestrator o = InProcessOrchestrator.start(stages.clients(), 0L, 1)) {
                 ManagedChannel ch = o.channel;
-                for (int i = 0; i < 64; i++) {
+                for (int i = 0; i < DemoScenes.COUNT; i++) {
                     // scenes.judge_prompts(64) of tools/demo-model/scenes.py
-                    String s = PromptJudge.SHAPES.get(i % 4);
-                    int c = (i / 4) % 8;
-                    String col = PromptJudge.COLOURS.get(c);
-                    String bg = PromptJudge.COLOURS.get((c + 1 + (i * 3) % 7) % 8);
-                    String sz = SIZES.get((i / 2) % 2);
-                    Events ev = Events.generate(ch, GenerateRequest.newBuilder()
-                            .setPrompt("a " + sz + " " + col + " " + s + " on a " + bg + " background")
+                    DemoScenes scene = DemoScenes.of(i);
+                    String s = scene.shape();
+                    String col = scene.colour();
+                    String bg = scene.background();
+                    String sz = scene.size();
+                    Events ev = Events.generate(ch, GenerateRequest.newBuilder().setPrompt(scene.prompt())
                             .setSeed(0).setNumImages(2).setSteps(25).setGuidanceScale(7.5f).setScheduler("ddim").build());
                     for (int k = 0; k < 2; k++) {
                         PromptJudge.Verdict v = PromptJudge.judge(RgbImage.fromPng(ev.png(k), "image"));

@@ -15,6 +15,7 @@ import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.eval.extract.FeatureExtractor;
+import org.sdserve.eval.judge.DemoScenes;
 import org.sdserve.eval.judge.PromptJudge;
 import org.sdserve.eval.metrics.Features;
 import org.sdserve.eval.metrics.Fid;
@@ -40,8 +41,6 @@ final class EvalCommand {
                                           FID, KID, precision/recall and IS of N images (default 512) over the demo
                                           prompt set, seeds 0..N-1, against the extractor's real scenes
             """;
-    private static final List<String> SHAPES = PromptJudge.SHAPES;
-    private static final List<String> COLOURS = PromptJudge.COLOURS;
     private static final int PER_CALL = 8;
     private final PrintStream out;
     private final PrintStream err;
@@ -49,20 +48,6 @@ final class EvalCommand {
     EvalCommand(PrintStream out, PrintStream err) {
         this.out = out;
         this.err = err;
-    }
-
-    /** Scene i of scenes.judge_prompts (tools/demo-model/scenes.py), cycling over its 64: what the prompt asks. */
-    record Scene(String size, String colour, String shape, String background) {
-        static Scene of(int i) {
-            int k = i % 64;
-            int c = (k / 4) % 8;
-            return new Scene((k / 2) % 2 == 0 ? "small" : "large", COLOURS.get(c), SHAPES.get(k % 4),
-                    COLOURS.get((c + 1 + (k * 3) % 7) % 8));
-        }
-
-        String prompt() {
-            return "a " + size + " " + colour + " " + shape + " on a " + background + " background";
-        }
     }
 
     int run(String[] args) {
@@ -112,7 +97,7 @@ final class EvalCommand {
             int[] adherence = new int[4]; // images whose judged colour, background, shape, size the prompt named
             for (int start = 0; start < images; start += PER_CALL) {
                 int n = Math.min(PER_CALL, images - start);
-                Scene scene = Scene.of(start / PER_CALL);
+                DemoScenes scene = DemoScenes.of(start / PER_CALL);
                 var events = DiffusionGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.MINUTES)
                         .generate(GenerateRequest.newBuilder().setPrompt(scene.prompt()).setSeed(start)
                                 .setNumImages(n).setSteps(steps).setScheduler(scheduler).setGuidanceScale(guidance)
