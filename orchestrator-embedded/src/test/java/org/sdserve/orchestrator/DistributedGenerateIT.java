@@ -19,13 +19,18 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.testing.DemoModel;
+import org.sdserve.denoise.batch.BatchSettings;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
 import org.sdserve.orchestrator.grpc.StageClients;
 import org.sdserve.orchestrator.local.LocalCluster;
 import org.sdserve.proto.v1.CancelRequest;
 import org.sdserve.proto.v1.DiffusionGrpc;
+import org.sdserve.proto.v1.EvaluateEvent;
+import org.sdserve.proto.v1.EvaluateRequest;
+import org.sdserve.proto.v1.EvaluationResult;
 import org.sdserve.proto.v1.GenerateEvent;
 import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.JobState;
@@ -45,7 +50,8 @@ class DistributedGenerateIT {
 
     @BeforeAll
     static void startProcesses() {
-        cluster = LocalCluster.start(ROOT, DemoModel.path(), 2, Path.of("target", "it-logs"), Map.of());
+        cluster = LocalCluster.start(ROOT, DemoModel.path(), 2, Path.of("target", "it-logs"), Map.of(),
+                Map.of("SD_VAE_EXTRACTOR_DIR", ROOT.resolve("models/scene-features").toAbsolutePath().toString()));
         denoiserA = cluster.logs("denoiser-svc").get(0);
         denoiserB = cluster.logs("denoiser-svc").get(1);
         orchestrator = NettyChannelBuilder.forAddress("localhost", cluster.orchestrator().port()).usePlaintext()
@@ -85,6 +91,38 @@ class DistributedGenerateIT {
                 .shortDebugString(again.of(GenerateEvent.EventCase.COMPLETED).get(0).getCompleted()));
         assertArrayEquals(embedded, distributed.png(0));
         assertArrayEquals(distributed.png(0), again.png(0));
+    }
+
+    /**
+     * Evaluate over the processes (vae-svc started with SD_VAE_EXTRACTOR_DIR serves the Features service): the same
+     * figures as the embedded stack's, whose VAE stage serves the extractor in-process.
+     */
+    @Test
+    void evaluateAcrossProcessesGivesTheEmbeddedStacksFigures() {
+        EvaluateRequest req = EvaluateRequest.newBuilder().setImages(16).setSteps(6).build();
+        EvaluationResult distributed = result(orchestrator, req);
+        EvaluationResult embedded;
+        try (EmbeddedStages stages = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU,
+                TorchGenerator.Kernel.AVX2, BatchSettings.DEFAULT, ROOT.resolve("models/scene-features"), 64 << 20,
+                StageClients.Timeouts.DEFAULT);
+             InProcessOrchestrator o = InProcessOrchestrator.start(stages.clients(), 1L, 4)) {
+            embedded = result(o.channel, req);
+        }
+        System.out.println("distributed evaluation: " + com.google.protobuf.TextFormat.shortDebugString(distributed));
+        assertEquals(embedded.toBuilder().clearTotalMs().build(), distributed.toBuilder().clearTotalMs().build());
+        assertTrue(distributed.getFid() > 0 && distributed.hasInceptionScore() && distributed.hasAdherence());
+    }
+
+    private static EvaluationResult result(io.grpc.Channel channel, EvaluateRequest req) {
+        EvaluationResult r = null;
+        var events = DiffusionGrpc.newBlockingStub(channel).withDeadlineAfter(5, TimeUnit.MINUTES).evaluate(req);
+        while (events.hasNext()) {
+            EvaluateEvent e = events.next();
+            if (e.hasResult()) {
+                r = e.getResult();
+            }
+        }
+        return r;
     }
 
     @Test

@@ -106,6 +106,34 @@ public final class FloatTensor {
         return new FloatTensor(s, out);
     }
 
+    /** A [n, d] tensor's rows, as doubles (exact: every float is a double). */
+    public double[][] rows() {
+        if (shape.length != 2) {
+            throw new IllegalArgumentException("rows() needs a [n, d] tensor, got " + Arrays.toString(shape));
+        }
+        int n = dim(0);
+        int d = dim(1);
+        double[][] out = new double[n][d];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < d; j++) {
+                out[i][j] = data[i * d + j];
+            }
+        }
+        return out;
+    }
+
+    /** n rows of d values as a [n, d] tensor, each value rounded to float32 (exact for values that came from one). */
+    public static FloatTensor ofRows(double[][] rows) {
+        int d = rows.length == 0 ? 0 : rows[0].length;
+        float[] data = new float[rows.length * d];
+        for (int i = 0; i < rows.length; i++) {
+            for (int j = 0; j < d; j++) {
+                data[i * d + j] = (float) rows[i][j];
+            }
+        }
+        return new FloatTensor(new long[] {rows.length, d}, data);
+    }
+
     @Override
     public String toString() {
         return "FloatTensor" + Arrays.toString(shape);

@@ -78,6 +78,11 @@ public final class FeatureExtractor implements AutoCloseable {
         return config.path("input").asText("images");
     }
 
+    /** Its directory's name (models/scene-features: "scene-features"). */
+    public String name() {
+        return dir.getFileName().toString();
+    }
+
     public int size() {
         return size;
     }
@@ -103,8 +108,8 @@ public final class FeatureExtractor implements AutoCloseable {
     public Extracted extract(FloatTensor pixels) {
         try (OnnxTensor in = model.floatInput(input(), pixels);
              OrtSession.Result r = model.run(Map.of(input(), in))) {
-            double[][] features = rows(model.floatOutput(r, config.path("features").asText("features")));
-            double[][] logits = hasLogits() ? rows(model.floatOutput(r, config.get("logits").asText())) : null;
+            double[][] features = model.floatOutput(r, config.path("features").asText("features")).rows();
+            double[][] logits = hasLogits() ? model.floatOutput(r, config.get("logits").asText()).rows() : null;
             return new Extracted(features, logits);
         } catch (OrtException e) {
             throw new IllegalStateException("feature extractor: ONNX Runtime failed: " + e.getMessage(), e);
@@ -121,18 +126,6 @@ public final class FeatureExtractor implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    private static double[][] rows(FloatTensor t) {
-        int n = t.dim(0);
-        int d = t.dim(1);
-        double[][] out = new double[n][d];
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < d; j++) {
-                out[i][j] = t.data()[i * d + j];
-            }
-        }
-        return out;
     }
 
     @Override

@@ -6,33 +6,27 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.noise.TorchGenerator;
-import org.sdserve.common.onnx.ExecutionOptions;
-import org.sdserve.eval.extract.FeatureExtractor;
-import org.sdserve.eval.judge.DemoScenes;
-import org.sdserve.eval.judge.PromptJudge;
-import org.sdserve.eval.metrics.Features;
-import org.sdserve.eval.metrics.Fid;
-import org.sdserve.eval.metrics.InceptionScore;
-import org.sdserve.eval.metrics.Kid;
-import org.sdserve.eval.metrics.PrecisionRecall;
 import org.sdserve.proto.v1.DiffusionGrpc;
-import org.sdserve.proto.v1.GenerateEvent;
-import org.sdserve.proto.v1.GenerateRequest;
+import org.sdserve.proto.v1.EvaluateEvent;
+import org.sdserve.proto.v1.EvaluateRequest;
+import org.sdserve.proto.v1.EvaluationProgress;
+import org.sdserve.proto.v1.EvaluationResult;
+import org.sdserve.proto.v1.PromptAdherence;
 
 /**
- * {@code sd eval}: the paper's quality measures on the served model's own output. Generates N images over the demo
- * model's fixed prompt set (scenes.judge_prompts: every shape x colour, backgrounds and sizes cycling) with fixed
- * seeds through the services (embedded here, or any orchestrator), extracts their features with an extractor model
- * (models/scene-features by default), and reports FID, KID and precision/recall against the extractor's reference
- * features of real scenes, the Inception Score of its logits, and the prompt-adherence judge's figures
- * (docs/prompt-adherence-judge.md); a table, and JSON with {@code --json}.
+ * {@code sd eval}: the paper's quality measures on the served model's own output, by the Diffusion.Evaluate RPC of
+ * the embedded stack (whose VAE stage serves the extractor of --extractor, models/scene-features by default) or of
+ * any orchestrator (--target; its VAE stage needs sd.vae.extractor-dir). N images over the demo model's fixed
+ * prompt set (every shape x colour, backgrounds and sizes cycling), seeds 0..N-1; FID, KID and precision/recall
+ * against the extractor's reference features of real scenes, the Inception Score of its logits, and the
+ * prompt-adherence judge's figures (docs/prompt-adherence-judge.md); a table, and JSON with {@code --json}.
  */
 final class EvalCommand {
     static final String USAGE = """
@@ -41,7 +35,6 @@ final class EvalCommand {
                                           FID, KID, precision/recall and IS of N images (default 512) over the demo
                                           prompt set, seeds 0..N-1, against the extractor's real scenes
             """;
-    private static final int PER_CALL = 8;
     private final PrintStream out;
     private final PrintStream err;
 
@@ -52,28 +45,30 @@ final class EvalCommand {
 
     int run(String[] args) {
         String home = System.getProperty("sdserve.home", ".");
-        int images = 512;
-        int steps = 25;
-        String scheduler = "ddim";
-        float guidance = 7.5f;
+        EvaluateRequest.Builder request = EvaluateRequest.newBuilder().setImages(512);
         String target = null;
-        Path extractorDir = Path.of(home, "models", "scene-features");
+        Path extractorDir = null;
         Path json = null;
         try {
             for (int i = 1; i < args.length; i++) {
                 switch (args[i]) {
-                    case "--images" -> images = Integer.parseInt(args[++i]);
-                    case "--steps" -> steps = Integer.parseInt(args[++i]);
-                    case "--scheduler" -> scheduler = args[++i];
-                    case "--guidance" -> guidance = Float.parseFloat(args[++i]);
+                    case "--images" -> request.setImages(Integer.parseInt(args[++i]));
+                    case "--steps" -> request.setSteps(Integer.parseInt(args[++i]));
+                    case "--scheduler" -> request.setScheduler(args[++i]);
+                    case "--guidance" -> request.setGuidanceScale(Float.parseFloat(args[++i]));
                     case "--target" -> target = args[++i];
                     case "--extractor" -> extractorDir = Path.of(args[++i]);
                     case "--json" -> json = Path.of(args[++i]);
                     default -> throw new IllegalArgumentException("unknown option " + args[i]);
                 }
             }
-            if (images < 16 || images > 100_000) {
-                throw new IllegalArgumentException("--images must be in [16, 100000], got " + images);
+            if (request.getImages() < 16 || request.getImages() > SdCli.MAX_EVALUATION_IMAGES) {
+                throw new IllegalArgumentException("--images must be in [16, " + SdCli.MAX_EVALUATION_IMAGES
+                        + "], got " + request.getImages());
+            }
+            if (target != null && extractorDir != null) {
+                throw new IllegalArgumentException("--extractor is the embedded stack's; a --target's VAE stage "
+                        + "serves its own (sd.vae.extractor-dir)");
             }
         } catch (ArrayIndexOutOfBoundsException | IllegalArgumentException e) {
             err.println("sd eval: " + (e instanceof ArrayIndexOutOfBoundsException ? "an option lacks its value"
@@ -81,81 +76,34 @@ final class EvalCommand {
             err.print(USAGE);
             return 2;
         }
+        if (target == null && extractorDir == null) {
+            extractorDir = Path.of(home, "models", "scene-features");
+        }
         Logger.getLogger("").setLevel(Level.WARNING);
         List<AutoCloseable> resources = new ArrayList<>();
-        long t0 = System.nanoTime();
-        try (FeatureExtractor extractor = FeatureExtractor.load(extractorDir, ExecutionOptions.CPU)) {
-            Features reference = extractor.reference();
-            if (reference == null) {
-                throw new IllegalArgumentException(extractorDir + ": the extractor ships no reference_features");
-            }
+        try {
             ManagedChannel channel = SdCli.connect(target, Path.of(home, "models", "sd-shapes-64").toString(),
-                    TorchGenerator.Kernel.AVX2, resources, err);
-            List<double[]> features = new ArrayList<>();
-            List<double[]> logits = new ArrayList<>();
-            List<RgbImage> batch = new ArrayList<>();
-            int[] adherence = new int[4]; // images whose judged colour, background, shape, size the prompt named
-            for (int start = 0; start < images; start += PER_CALL) {
-                int n = Math.min(PER_CALL, images - start);
-                DemoScenes scene = DemoScenes.of(start / PER_CALL);
-                var events = DiffusionGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.MINUTES)
-                        .generate(GenerateRequest.newBuilder().setPrompt(scene.prompt()).setSeed(start)
-                                .setNumImages(n).setSteps(steps).setScheduler(scheduler).setGuidanceScale(guidance)
-                                .build());
-                while (events.hasNext()) {
-                    GenerateEvent e = events.next();
-                    if (e.hasImage()) {
-                        RgbImage img = RgbImage.fromPng(e.getImage().getPng().toByteArray(), "image");
-                        batch.add(img);
-                        PromptJudge.Verdict v = PromptJudge.judge(img);
-                        adherence[0] += v.colour().equals(scene.colour()) ? 1 : 0;
-                        adherence[1] += v.background().equals(scene.background()) ? 1 : 0;
-                        adherence[2] += v.shape().equals(scene.shape()) ? 1 : 0;
-                        adherence[3] += v.size().equals(scene.size()) ? 1 : 0;
-                    }
+                    extractorDir, TorchGenerator.Kernel.AVX2, resources, err);
+            Iterator<EvaluateEvent> events = DiffusionGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(2, TimeUnit.HOURS).evaluate(request.build());
+            EvaluationResult r = null;
+            while (events.hasNext()) {
+                EvaluateEvent e = events.next();
+                if (e.hasProgress()) {
+                    EvaluationProgress p = e.getProgress();
+                    err.printf(Locale.ROOT, "\rsd eval: %d/%d images, %.1f s, about %.0f s left", p.getImagesDone(),
+                            p.getImagesTotal(), p.getElapsedMs() / 1e3, p.getEstimatedRemainingMs() / 1e3);
+                } else if (e.hasResult()) {
+                    r = e.getResult();
                 }
-                if (batch.size() >= 64 || start + n >= images) {
-                    FeatureExtractor.Extracted x = extractor.extract(batch);
-                    features.addAll(List.of(x.features()));
-                    if (x.logits() != null) {
-                        logits.addAll(List.of(x.logits()));
-                    }
-                    batch.clear();
-                }
-                err.printf(Locale.ROOT, "\rsd eval: %d/%d images, %.1f s", start + n, images,
-                        (System.nanoTime() - t0) / 1e9);
             }
             err.println();
-            double generateSeconds = (System.nanoTime() - t0) / 1e9;
-            Features generated = Features.of(features.toArray(double[][]::new));
-            double fid = Fid.distance(reference, generated);
-            double kid = Kid.of(reference, generated);
-            PrecisionRecall.Result pr = PrecisionRecall.of(reference, generated, PrecisionRecall.DEFAULT_K);
-            InceptionScore.Score is = logits.isEmpty() ? null
-                    : InceptionScore.ofLogits(logits.toArray(double[][]::new), 10);
-            double seconds = (System.nanoTime() - t0) / 1e9;
-            out.printf(Locale.ROOT, "%d images, %d steps of %s, guidance %s, against %d real scenes (%s)%n", images,
-                    steps, scheduler, guidance, reference.count(), extractorDir.getFileName());
-            out.printf(Locale.ROOT, "FID        %10.4f%n", fid);
-            out.printf(Locale.ROOT, "KID        %10.6f%n", kid);
-            out.printf(Locale.ROOT, "precision  %10.4f%n", pr.precision());
-            out.printf(Locale.ROOT, "recall     %10.4f%n", pr.recall());
-            if (is != null) {
-                out.printf(Locale.ROOT, "IS         %10.4f +- %.4f (10 splits)%n", is.mean(), is.std());
+            if (r == null) {
+                throw new IllegalStateException("the Evaluate stream ended without a result");
             }
-            out.printf(Locale.ROOT, "adherence  colour %.1f%%, background %.1f%%, shape %.1f%%, size %.1f%% "
-                    + "(docs/prompt-adherence-judge.md)%n", 100.0 * adherence[0] / images, 100.0 * adherence[1] / images,
-                    100.0 * adherence[2] / images, 100.0 * adherence[3] / images);
-            out.printf(Locale.ROOT, "time       %10.1f s (%.1f s generating and extracting)%n", seconds,
-                    generateSeconds);
+            print(r);
             if (json != null) {
-                Files.writeString(json, String.format(Locale.ROOT, "{\"images\": %d, \"steps\": %d, \"scheduler\": "
-                        + "\"%s\", \"guidance_scale\": %s, \"fid\": %s, \"kid\": %s, \"precision\": %s, \"recall\": %s, "
-                        + "\"inception_score\": %s, \"inception_score_std\": %s, \"adherence\": {\"colour\": %s, "
-                        + "\"background\": %s, \"shape\": %s, \"size\": %s}, \"seconds\": %.1f}%n", images, steps,
-                        scheduler, guidance, fid, kid, pr.precision(), pr.recall(), is == null ? "null" : is.mean(),
-                        is == null ? "null" : is.std(), (double) adherence[0] / images, (double) adherence[1] / images,
-                        (double) adherence[2] / images, (double) adherence[3] / images, seconds));
+                Files.writeString(json, json(r));
             }
             return 0;
         } catch (IOException | RuntimeException e) {
@@ -163,5 +111,41 @@ final class EvalCommand {
         } finally {
             SdCli.closeAll(resources);
         }
+    }
+
+    private void print(EvaluationResult r) {
+        EvaluateRequest q = r.getResolved();
+        out.printf(Locale.ROOT, "%d images, %d steps of %s, guidance %s, against %d real scenes (%s)%n", q.getImages(),
+                q.getSteps(), q.getScheduler(), q.getGuidanceScale(), r.getReferenceImages(), r.getExtractor());
+        out.printf(Locale.ROOT, "FID        %10.4f%n", r.getFid());
+        out.printf(Locale.ROOT, "KID        %10.6f%n", r.getKid());
+        out.printf(Locale.ROOT, "precision  %10.4f%n", r.getPrecision());
+        out.printf(Locale.ROOT, "recall     %10.4f%n", r.getRecall());
+        if (r.hasInceptionScore()) {
+            out.printf(Locale.ROOT, "IS         %10.4f +- %.4f (10 splits)%n", r.getInceptionScore(),
+                    r.getInceptionScoreStd());
+        }
+        if (r.hasAdherence()) {
+            PromptAdherence a = r.getAdherence();
+            out.printf(Locale.ROOT, "adherence  colour %.1f%%, background %.1f%%, shape %.1f%%, size %.1f%% "
+                    + "(docs/prompt-adherence-judge.md)%n", 100 * a.getColour(), 100 * a.getBackground(),
+                    100 * a.getShape(), 100 * a.getSize());
+        }
+        out.printf(Locale.ROOT, "time       %10.1f s%n", r.getTotalMs() / 1e3);
+    }
+
+    /** The result as the quality study reads it (tools/eval/study.py). */
+    static String json(EvaluationResult r) {
+        EvaluateRequest q = r.getResolved();
+        PromptAdherence a = r.getAdherence();
+        String adherence = r.hasAdherence() ? String.format(Locale.ROOT, "{\"colour\": %s, \"background\": %s, "
+                + "\"shape\": %s, \"size\": %s}", a.getColour(), a.getBackground(), a.getShape(), a.getSize()) : "null";
+        return String.format(Locale.ROOT, "{\"images\": %d, \"steps\": %d, \"scheduler\": \"%s\", \"guidance_scale\": "
+                + "%s, \"extractor\": \"%s\", \"reference_images\": %d, \"fid\": %s, \"kid\": %s, \"precision\": %s, "
+                + "\"recall\": %s, \"inception_score\": %s, \"inception_score_std\": %s, \"adherence\": %s, "
+                + "\"seconds\": %.1f}%n", q.getImages(), q.getSteps(), q.getScheduler(), q.getGuidanceScale(),
+                r.getExtractor(), r.getReferenceImages(), r.getFid(), r.getKid(), r.getPrecision(), r.getRecall(),
+                r.hasInceptionScore() ? r.getInceptionScore() : "null",
+                r.hasInceptionScore() ? r.getInceptionScoreStd() : "null", adherence, r.getTotalMs() / 1e3);
     }
 }

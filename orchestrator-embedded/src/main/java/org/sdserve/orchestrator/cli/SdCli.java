@@ -20,7 +20,9 @@ import org.sdserve.common.grpc.ServiceHost;
 import org.sdserve.common.model.ModelDirectory;
 import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
+import org.sdserve.denoise.batch.BatchSettings;
 import org.sdserve.orchestrator.core.EngineSettings;
+import org.sdserve.orchestrator.core.Evaluator;
 import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.Limits;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
@@ -73,23 +75,38 @@ public final class SdCli {
      */
     static ManagedChannel connect(String target, String modelDir, TorchGenerator.Kernel kernel,
                                   List<AutoCloseable> resources, PrintStream err) {
+        return connect(target, modelDir, null, kernel, resources, err);
+    }
+
+    /**
+     * The same; the embedded stack's VAE stage also serves the feature extractor in {@code extractorDir} (null =
+     * none), for Evaluate.
+     */
+    static ManagedChannel connect(String target, String modelDir, Path extractorDir, TorchGenerator.Kernel kernel,
+                                  List<AutoCloseable> resources, PrintStream err) {
         ManagedChannel channel;
         if (target != null) {
             channel = NettyChannelBuilder.forTarget(target).usePlaintext().maxInboundMessageSize(MAX_MESSAGE).build();
         } else {
             err.println("sd: starting the embedded services on " + modelDir);
             EmbeddedStages stages = EmbeddedStages.start(ModelDirectory.open(Path.of(modelDir)),
-                    ExecutionOptions.CPU, kernel, MAX_MESSAGE, StageClients.Timeouts.DEFAULT);
+                    ExecutionOptions.CPU, kernel, BatchSettings.DEFAULT, extractorDir, MAX_MESSAGE,
+                    StageClients.Timeouts.DEFAULT);
             resources.add(stages);
             JobEngine engine = JobEngine.start(stages.clients(), Limits.DEFAULT, EngineSettings.DEFAULT);
             resources.add(engine);
+            Evaluator evaluator = new Evaluator(engine, 1, MAX_EVALUATION_IMAGES);
+            resources.add(evaluator);
             String name = "orchestrator-" + UUID.randomUUID();
-            resources.add(ServiceHost.inProcess(name, MAX_MESSAGE, List.of(new DiffusionService(engine))));
+            resources.add(ServiceHost.inProcess(name, MAX_MESSAGE, List.of(new DiffusionService(engine, evaluator))));
             channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(MAX_MESSAGE).build();
         }
         resources.add(channel::shutdownNow);
         return channel;
     }
+
+    /** Most images of an evaluation on the embedded stack: the measures' n x n matrices take 512 MiB at this many. */
+    static final int MAX_EVALUATION_IMAGES = 8192;
 
     private static com.google.protobuf.ByteString readFile(String path) {
         try {

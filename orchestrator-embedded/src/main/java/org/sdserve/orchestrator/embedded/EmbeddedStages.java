@@ -1,5 +1,7 @@
 package org.sdserve.orchestrator.embedded;
 
+import io.grpc.BindableService;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -11,17 +13,20 @@ import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.denoise.batch.BatchSettings;
 import org.sdserve.denoise.core.Denoiser;
 import org.sdserve.denoise.grpc.DenoiserService;
+import org.sdserve.eval.extract.FeatureExtractor;
 import org.sdserve.orchestrator.app.LocalStages;
 import org.sdserve.orchestrator.core.Stages;
 import org.sdserve.orchestrator.grpc.StageClients;
 import org.sdserve.text.core.TextEncoder;
 import org.sdserve.text.grpc.TextEncoderService;
 import org.sdserve.vae.core.Vae;
+import org.sdserve.vae.grpc.FeaturesService;
 import org.sdserve.vae.grpc.VaeService;
 
 /**
- * The three stages in this process, each served by its own gRPC adapter on an in-process server, and the
- * orchestrator's clients to them: the same code path as the distributed deployment, without sockets.
+ * The three stages in this process (and, when given one, the VAE stage's feature extractor), each served by its
+ * own gRPC adapter on an in-process server, and the orchestrator's clients to them: the same code path as the
+ * distributed deployment, without sockets.
  */
 public final class EmbeddedStages implements LocalStages {
     private final List<AutoCloseable> owned = new ArrayList<>();
@@ -30,7 +35,8 @@ public final class EmbeddedStages implements LocalStages {
     private Denoiser denoiser;
 
     private EmbeddedStages(ModelDirectory model, ExecutionOptions opts, TorchGenerator.Kernel kernel,
-                           BatchSettings batching, int maxMessageBytes, StageClients.Timeouts timeouts) {
+                           BatchSettings batching, Path extractorDir, int maxMessageBytes,
+                           StageClients.Timeouts timeouts) {
         try {
             TextEncoder text = own(TextEncoder.load(model, opts));
             denoiser = own(Denoiser.load(model, opts, kernel, batching));
@@ -40,8 +46,11 @@ public final class EmbeddedStages implements LocalStages {
                     List.of(new TextEncoderService(text))));
             ServiceHost dh = own(ServiceHost.inProcess("denoiser-" + id, maxMessageBytes,
                     List.of(new DenoiserService(denoiser))));
-            ServiceHost vh = own(ServiceHost.inProcess("vae-" + id, maxMessageBytes,
-                    List.of(new VaeService(vae, kernel))));
+            List<BindableService> vaeServices = new ArrayList<>(List.of(new VaeService(vae, kernel)));
+            if (extractorDir != null) {
+                vaeServices.add(new FeaturesService(own(FeatureExtractor.load(extractorDir, opts))));
+            }
+            ServiceHost vh = own(ServiceHost.inProcess("vae-" + id, maxMessageBytes, vaeServices));
             th.serving();
             dh.serving();
             vh.serving();
@@ -56,19 +65,29 @@ public final class EmbeddedStages implements LocalStages {
 
     public static EmbeddedStages start(ModelDirectory model, ExecutionOptions opts, int maxMessageBytes,
                                        StageClients.Timeouts timeouts) {
-        return new EmbeddedStages(model, opts, TorchGenerator.Kernel.AVX2, BatchSettings.DEFAULT, maxMessageBytes,
-                timeouts);
+        return new EmbeddedStages(model, opts, TorchGenerator.Kernel.AVX2, BatchSettings.DEFAULT, null,
+                maxMessageBytes, timeouts);
     }
 
     public static EmbeddedStages start(ModelDirectory model, ExecutionOptions opts, TorchGenerator.Kernel kernel,
                                        int maxMessageBytes, StageClients.Timeouts timeouts) {
-        return new EmbeddedStages(model, opts, kernel, BatchSettings.DEFAULT, maxMessageBytes, timeouts);
+        return new EmbeddedStages(model, opts, kernel, BatchSettings.DEFAULT, null, maxMessageBytes, timeouts);
     }
 
     /** With the denoiser's step-level batching set explicitly ({@link BatchSettings#OFF} runs each job alone). */
     public static EmbeddedStages start(ModelDirectory model, ExecutionOptions opts, TorchGenerator.Kernel kernel,
                                        BatchSettings batching, int maxMessageBytes, StageClients.Timeouts timeouts) {
-        return new EmbeddedStages(model, opts, kernel, batching, maxMessageBytes, timeouts);
+        return new EmbeddedStages(model, opts, kernel, batching, null, maxMessageBytes, timeouts);
+    }
+
+    /**
+     * With a feature extractor too (a directory as models/scene-features), served by the in-process VAE stage as
+     * the Features service: what Diffusion.Evaluate embeds images with.
+     */
+    public static EmbeddedStages start(ModelDirectory model, ExecutionOptions opts, TorchGenerator.Kernel kernel,
+                                       BatchSettings batching, Path extractorDir, int maxMessageBytes,
+                                       StageClients.Timeouts timeouts) {
+        return new EmbeddedStages(model, opts, kernel, batching, extractorDir, maxMessageBytes, timeouts);
     }
 
     private <T extends AutoCloseable> T own(T resource) {

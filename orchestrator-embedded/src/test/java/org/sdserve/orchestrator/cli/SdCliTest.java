@@ -17,8 +17,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.sdserve.common.grpc.ServiceHost;
+import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.testing.DemoModel;
+import org.sdserve.denoise.batch.BatchSettings;
 import org.sdserve.orchestrator.core.EngineSettings;
 import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.Limits;
@@ -35,8 +37,9 @@ class SdCliTest {
 
     @BeforeAll
     static void start() {
-        stages = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU, 64 << 20,
-                StageClients.Timeouts.DEFAULT);
+        stages = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU, TorchGenerator.Kernel.AVX2,
+                BatchSettings.DEFAULT, Path.of(System.getProperty("sd.root", "..")).resolve("models/scene-features"),
+                64 << 20, StageClients.Timeouts.DEFAULT);
         engine = JobEngine.start(stages.clients(), Limits.DEFAULT, EngineSettings.DEFAULT);
         host = ServiceHost.tcp("127.0.0.1", 0, 64 << 20, List.of(new DiffusionService(engine)));
         host.serving();
@@ -71,27 +74,28 @@ class SdCliTest {
     }
 
     /**
-     * sd eval against the running orchestrator: 16 images, the demo extractor's measures, the JSON beside them; the
-     * same seeds give the same figures.
+     * sd eval against the running orchestrator (its Evaluate RPC; its VAE stage serves the demo's extractor): 16
+     * images, the demo extractor's measures, the JSON beside them; the same seeds give the same figures.
      */
     @Test
     void evalReportsTheQualityMeasuresOfTheServedModel(@TempDir Path dir) throws Exception {
-        String extractor = Path.of(System.getProperty("sd.root", "..")).resolve("models/scene-features").toString();
         Path json = dir.resolve("eval.json");
-        Ran eval = sd("eval", "--images", "16", "--steps", "6", "--target", target, "--extractor", extractor,
-                "--json", json.toString());
+        Ran eval = sd("eval", "--images", "16", "--steps", "6", "--target", target, "--json", json.toString());
         assertEquals(0, eval.status(), eval.err());
         for (String measure : new String[] {"FID", "KID", "precision", "recall", "IS", "adherence"}) {
             assertTrue(eval.out().contains(measure + " "), eval.out());
         }
         String first = Files.readString(json).replaceAll(", \"seconds\": [0-9.]+", "");
         assertTrue(first.contains("\"images\": 16, \"steps\": 6"), first);
-        assertEquals(0, sd("eval", "--images", "16", "--steps", "6", "--target", target, "--extractor", extractor,
-                "--json", json.toString()).status());
+        assertEquals(0, sd("eval", "--images", "16", "--steps", "6", "--target", target, "--json", json.toString())
+                .status());
         assertEquals(first, Files.readString(json).replaceAll(", \"seconds\": [0-9.]+", ""), "same seeds, same figures");
         Ran bad = sd("eval", "--images", "3");
         assertEquals(2, bad.status());
-        assertTrue(bad.err().contains("--images must be in [16, 100000], got 3"), bad.err());
+        assertTrue(bad.err().contains("--images must be in [16, 8192], got 3"), bad.err());
+        Ran both = sd("eval", "--target", target, "--extractor", "models/scene-features");
+        assertEquals(2, both.status());
+        assertTrue(both.err().contains("--extractor is the embedded stack's"), both.err());
     }
 
     @Test

@@ -95,6 +95,23 @@ public interface OrchestratorConfig extends StageSettings {
     @WithDefault("4194304")
     long maxPixels();
 
+    /** Evaluate runs at once; another is refused with RESOURCE_EXHAUSTED. */
+    @WithDefault("1")
+    int maxEvaluations();
+
+    /**
+     * Most images per Evaluate run. The measures hold n x n distances (8 n^2 bytes, 32 MiB at 2048) and n feature
+     * vectors, so memory, not time, bounds this.
+     */
+    @WithDefault("2048")
+    int maxEvaluationImages();
+
+    /**
+     * Embedded mode: a feature extractor for Evaluate, served by the in-process VAE stage (as sd.vae.extractor-dir
+     * in vae-svc; models/scene-features for the demo model). Unset = none.
+     */
+    java.util.Optional<String> extractorDir();
+
     /**
      * Distributed mode: how often each stage replica's grpc.health.v1 is checked. Replicas that fail are skipped;
      * the orchestrator reports SERVING only while every stage has a serving replica.

@@ -21,6 +21,7 @@ import org.sdserve.common.grpc.Tls;
 import org.sdserve.orchestrator.auth.GrpcAuth;
 import org.sdserve.orchestrator.auth.Tokens;
 import org.sdserve.orchestrator.core.EngineSettings;
+import org.sdserve.orchestrator.core.Evaluator;
 import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.Limits;
 import org.sdserve.orchestrator.core.Stages;
@@ -43,6 +44,7 @@ public class OrchestratorServer {
     private StageClients clients;
     private volatile ServiceHost host;
     private volatile JobEngine engine;
+    private volatile Evaluator evaluator;
     private volatile Tokens tokens;
 
     void start(@Observes StartupEvent event) {
@@ -74,7 +76,8 @@ public class OrchestratorServer {
                         config.checkpointInterval(), config.denoiseAttempts()));
         JobMetrics.register(registry, engine);
         tokens = config.tokensFile().map(f -> Tokens.load(Path.of(f))).orElse(null);
-        BindableService diffusion = new DiffusionService(engine);
+        evaluator = new Evaluator(engine, config.maxEvaluations(), config.maxEvaluationImages());
+        BindableService diffusion = new DiffusionService(engine, evaluator);
         if (tokens != null) {
             BindableService open = diffusion;
             GrpcAuth auth = new GrpcAuth(tokens);
@@ -122,6 +125,9 @@ public class OrchestratorServer {
     void stop(@Observes ShutdownEvent event) {
         if (host != null) {
             host.notServing("draining: shutting down");
+        }
+        if (evaluator != null) {
+            evaluator.close(); // its runs end CANCELLED; their jobs drain as any
         }
         if (engine != null) {
             engine.drain(config.drainGrace());

@@ -24,7 +24,8 @@ public final class GrpcAuth implements ServerInterceptor {
             DiffusionGrpc.getGenerateMethod().getFullMethodName(), Right.GENERATE,
             DiffusionGrpc.getWatchMethod().getFullMethodName(), Right.WATCH,
             DiffusionGrpc.getCancelMethod().getFullMethodName(), Right.CANCEL,
-            DiffusionGrpc.getListJobsMethod().getFullMethodName(), Right.LIST);
+            DiffusionGrpc.getListJobsMethod().getFullMethodName(), Right.LIST,
+            DiffusionGrpc.getEvaluateMethod().getFullMethodName(), Right.GENERATE);
     private final Tokens tokens;
 
     public GrpcAuth(Tokens tokens) {

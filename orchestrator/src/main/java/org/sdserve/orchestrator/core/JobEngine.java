@@ -267,6 +267,16 @@ public final class JobEngine implements AutoCloseable {
         return validator.limits();
     }
 
+    /** {@code request} as a job of it would run, or INVALID_ARGUMENT saying what is wrong: nothing is admitted. */
+    GenerateRequest resolve(GenerateRequest request) {
+        return validator.resolve(request, stages.description());
+    }
+
+    /** The stages the jobs call. */
+    Stages stages() {
+        return stages;
+    }
+
     /** The model the stages serve (the denoiser's Describe, cached by the stage clients). */
     public org.sdserve.proto.v1.ModelDescription model() {
         return stages.description();

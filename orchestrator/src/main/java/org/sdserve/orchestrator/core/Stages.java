@@ -7,6 +7,9 @@ import org.sdserve.proto.v1.DenoiseEvent;
 import org.sdserve.proto.v1.DenoiseRequest;
 import org.sdserve.proto.v1.EncodeRequest;
 import org.sdserve.proto.v1.EncodeResponse;
+import org.sdserve.proto.v1.ExtractRequest;
+import org.sdserve.proto.v1.ExtractResponse;
+import org.sdserve.proto.v1.ExtractorDescription;
 import org.sdserve.proto.v1.ModelDescription;
 import org.sdserve.proto.v1.VaeEncodeRequest;
 import org.sdserve.proto.v1.VaeEncodeResponse;
@@ -31,6 +34,15 @@ public interface Stages {
 
     /** n PNGs to latents [n, 4, h/8, w/8]: image-to-image's start (a seeded posterior sample when seeded). */
     VaeEncodeResponse encodeImage(VaeEncodeRequest request);
+
+    /**
+     * Features [n, D] (and logits [n, K]) of n PNGs by the VAE stage's feature extractor (its Features service):
+     * the quality measures' embedding. FAILED_PRECONDITION where that stage serves no extractor.
+     */
+    ExtractResponse extractFeatures(ExtractRequest request);
+
+    /** The VAE stage's feature extractor and its reference features; FAILED_PRECONDITION where it has none. */
+    ExtractorDescription describeExtractor();
 
     /**
      * null when every stage can be reached as far as is known, else which cannot and why: a job is then refused

@@ -7,6 +7,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.sdserve.common.grpc.Calls;
 import org.sdserve.common.grpc.GrpcErrors;
 import org.sdserve.orchestrator.auth.GrpcAuth;
+import org.sdserve.orchestrator.core.Evaluator;
 import org.sdserve.orchestrator.core.Job;
 import org.sdserve.orchestrator.core.JobEngine;
 import org.sdserve.orchestrator.core.JobEvent;
@@ -17,6 +18,10 @@ import org.sdserve.proto.v1.CancelRequest;
 import org.sdserve.proto.v1.CancelResponse;
 import org.sdserve.proto.v1.Completed;
 import org.sdserve.proto.v1.DiffusionGrpc;
+import org.sdserve.proto.v1.EvaluateEvent;
+import org.sdserve.proto.v1.EvaluateRequest;
+import org.sdserve.proto.v1.EvaluationProgress;
+import org.sdserve.proto.v1.EvaluationResult;
 import org.sdserve.proto.v1.GenerateEvent;
 import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.Image;
@@ -38,9 +43,16 @@ import org.sdserve.proto.v1.WatchRequest;
  */
 public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
     private final JobEngine engine;
+    private final Evaluator evaluator;
 
+    /** With the default evaluation limits: one run at a time, of at most 2048 images. */
     public DiffusionService(JobEngine engine) {
+        this(engine, new Evaluator(engine, 1, 2048));
+    }
+
+    public DiffusionService(JobEngine engine, Evaluator evaluator) {
         this.engine = engine;
+        this.evaluator = evaluator;
     }
 
     @Override
@@ -88,6 +100,16 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             }
             return b.build();
         });
+    }
+
+    @Override
+    public void evaluate(EvaluateRequest request, StreamObserver<EvaluateEvent> observer) {
+        EvaluationStream stream = new EvaluationStream((ServerCallStreamObserver<EvaluateEvent>) observer);
+        try {
+            stream.follow(evaluator.start(request, Context.current().getDeadline(), GrpcAuth.caller(), stream));
+        } catch (Throwable t) {
+            observer.onError(GrpcErrors.toException(t));
+        }
     }
 
     private static JobState state(Job.State s) {
@@ -214,6 +236,80 @@ public final class DiffusionService extends DiffusionGrpc.DiffusionImplBase {
             } else {
                 out.onError(GrpcErrors.toException(failure));
             }
+        }
+    }
+
+    /**
+     * One Evaluate stream: progress written while the call is ready (a reader that cannot keep up gets the latest
+     * when it can), the result always, then the end; a cancelled call cancels the run.
+     */
+    private static final class EvaluationStream implements Evaluator.Observer {
+        private final ServerCallStreamObserver<EvaluateEvent> out;
+        private Evaluator.Run run; // guarded by this
+        private boolean cancelled; // guarded by this
+        private EvaluationProgress pending; // guarded by this: the latest progress not yet written
+        private boolean ended; // guarded by this
+
+        EvaluationStream(ServerCallStreamObserver<EvaluateEvent> out) {
+            this.out = out;
+            out.setOnCancelHandler(this::cancelled);
+            out.setOnReadyHandler(this::flush);
+        }
+
+        void follow(Evaluator.Run r) {
+            boolean gone;
+            synchronized (this) {
+                run = r;
+                gone = cancelled;
+            }
+            if (gone) {
+                r.cancel();
+            }
+        }
+
+        private void cancelled() {
+            Evaluator.Run r;
+            synchronized (this) {
+                cancelled = true;
+                r = run;
+            }
+            if (r != null) {
+                r.cancel();
+            }
+        }
+
+        private synchronized void flush() {
+            if (pending != null && !ended && !cancelled && out.isReady()) {
+                out.onNext(EvaluateEvent.newBuilder().setProgress(pending).build());
+                pending = null;
+            }
+        }
+
+        @Override
+        public void progress(EvaluationProgress progress) {
+            synchronized (this) {
+                pending = progress;
+            }
+            flush();
+        }
+
+        @Override
+        public synchronized void result(EvaluationResult result) {
+            if (ended || cancelled) {
+                return;
+            }
+            ended = true;
+            out.onNext(EvaluateEvent.newBuilder().setResult(result).build()); // superseding any pending progress
+            out.onCompleted();
+        }
+
+        @Override
+        public synchronized void failed(Throwable failure) {
+            if (ended || cancelled) {
+                return;
+            }
+            ended = true;
+            out.onError(GrpcErrors.toException(failure));
         }
     }
 }

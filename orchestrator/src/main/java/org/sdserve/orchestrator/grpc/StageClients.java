@@ -22,9 +22,14 @@ import org.sdserve.proto.v1.DecodeResponse;
 import org.sdserve.proto.v1.DenoiseEvent;
 import org.sdserve.proto.v1.DenoiseRequest;
 import org.sdserve.proto.v1.DenoiserGrpc;
+import org.sdserve.proto.v1.DescribeExtractorRequest;
 import org.sdserve.proto.v1.DescribeRequest;
 import org.sdserve.proto.v1.EncodeRequest;
 import org.sdserve.proto.v1.EncodeResponse;
+import org.sdserve.proto.v1.ExtractRequest;
+import org.sdserve.proto.v1.ExtractResponse;
+import org.sdserve.proto.v1.ExtractorDescription;
+import org.sdserve.proto.v1.FeaturesGrpc;
 import org.sdserve.proto.v1.ModelDescription;
 import org.sdserve.proto.v1.TextEncoderGrpc;
 import org.sdserve.proto.v1.VaeEncodeRequest;
@@ -81,6 +86,33 @@ public final class StageClients implements Stages, AutoCloseable {
     public VaeEncodeResponse encodeImage(VaeEncodeRequest request) {
         return failover(vae, ch -> VaeGrpc.newBlockingStub(ch)
                 .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS).encode(request));
+    }
+
+    @Override
+    public ExtractResponse extractFeatures(ExtractRequest request) {
+        return withExtractor(() -> failover(vae, ch -> FeaturesGrpc.newBlockingStub(ch)
+                .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS).extract(request)));
+    }
+
+    @Override
+    public ExtractorDescription describeExtractor() {
+        return withExtractor(() -> failover(vae, ch -> FeaturesGrpc.newBlockingStub(ch)
+                .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS)
+                .describeExtractor(DescribeExtractorRequest.getDefaultInstance())));
+    }
+
+    /** A Features call; a VAE replica without the service (no extractor configured) is a precondition to fix. */
+    private static <T> T withExtractor(Supplier<T> call) {
+        try {
+            return call.get();
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.UNIMPLEMENTED) {
+                throw Status.FAILED_PRECONDITION.withDescription("the VAE stage serves no feature extractor: start it "
+                        + "with sd.vae.extractor-dir (SD_VAE_EXTRACTOR_DIR), e.g. models/scene-features for the demo "
+                        + "model").asRuntimeException();
+            }
+            throw e;
+        }
     }
 
     /**

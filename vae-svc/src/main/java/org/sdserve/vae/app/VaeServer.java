@@ -10,14 +10,14 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.Readiness;
-import java.util.List;
 import org.sdserve.common.trace.Tracing;
 import org.sdserve.common.grpc.RunningStage;
 import org.sdserve.common.metrics.ReadinessCheck;
-import org.sdserve.vae.core.Vae;
-import org.sdserve.vae.grpc.VaeService;
 
-/** The vae-svc process: loads the VAE decoder (and encoder), then serves them over gRPC. */
+/**
+ * The vae-svc process: loads the VAE decoder (and encoder), and the feature extractor if one is configured, then
+ * serves them over gRPC.
+ */
 @Readiness
 @ApplicationScoped
 public class VaeServer implements HealthCheck {
@@ -31,8 +31,8 @@ public class VaeServer implements HealthCheck {
 
     void start(@Observes StartupEvent event) {
         Tracing.use(openTelemetry, !otelDisabled); // before the servers and channels take its interceptors
-        stage = RunningStage.start("vae", config, dir -> Vae.load(dir, config.execution()),
-                vae -> List.of(new VaeService(vae, config.noiseKernel())));
+        stage = RunningStage.start("vae", config, dir -> VaeModels.load(dir, config.extractorDir(),
+                config.execution()), models -> models.services(config.noiseKernel()));
     }
 
     void stop(@Observes ShutdownEvent event) {
