@@ -57,6 +57,6 @@ build denoiser Containerfile.service "$root/denoiser-svc/target/quarkus-app" --b
 build vae Containerfile.service "$root/vae-svc/target/quarkus-app" --build-arg PORT=50053
 build orchestrator Containerfile.service "$root/orchestrator/target/quarkus-app" --build-arg PORT=50050
 build orchestrator-embedded Containerfile.service "$root/orchestrator-embedded/target/quarkus-app" --build-arg PORT=50050
-build demo-model Containerfile.demo-model "$root/models/sd-shapes-64"
-build demo Containerfile.demo "$root/models/sd-shapes-64" --build-arg EMBEDDED="localhost/sdserve/orchestrator-embedded:$tag"
+build demo-model Containerfile.demo-model "$root/models"
+build demo Containerfile.demo "$root/models" --build-arg EMBEDDED="localhost/sdserve/orchestrator-embedded:$tag"
 pm images --filter reference='localhost/sdserve/*' --format '{{.Repository}}:{{.Tag}} {{.Size}}'

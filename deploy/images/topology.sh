@@ -10,7 +10,8 @@
 # Then: ./sd health --target localhost:50050 --wait 120 && ./sd generate "a red circle" --target localhost:50050
 # Discovery is DNS: podman's network resolves the alias "denoiser" to every denoiser container, and the
 # orchestrator's target dns:///denoiser:50052 takes them all, round-robin with client-side health checks.
-# The model is a host directory mounted read-only ($SD_MODEL_DIR, default models/sd-shapes-64); containers run
+# The model is a host directory mounted read-only ($SD_MODEL_DIR, default models/sd-shapes-64; the VAE also mounts
+# the feature extractor of Evaluate, $SD_EXTRACTOR_DIR, default models/scene-features); containers run
 # as user 10001 with a read-only root and a /tmp tmpfs, as deploy/k8s runs them.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,6 +20,7 @@ source "$here/podman.sh"
 p="${SD_TOPOLOGY:-sdserve}"
 tag="${SD_IMAGE_TAG:-latest}"
 model="$(cd "${SD_MODEL_DIR:-$root/models/sd-shapes-64}" && pwd)"
+extractor="$(cd "${SD_EXTRACTOR_DIR:-$root/models/scene-features}" && pwd)"  # the VAE's, for Evaluate
 age="${SD_MAX_CONNECTION_AGE:-PT30S}"  # short here, so that a scaled denoiser is picked up within a minute
 jvm="${SD_JAVA_OPTS:--XX:+UseSerialGC -Xms32m -Xmx512m -XX:+ExitOnOutOfMemoryError}"
 
@@ -37,7 +39,7 @@ case "${1:-}" in
     pm network exists "$p-net" || pm network create "$p-net" > /dev/null
     stage text-encoder text-encoder text-encoder SD_TEXT_ENCODER
     for i in $(seq 1 "${2:-2}"); do stage "denoiser-$i" denoiser denoiser SD_DENOISER; done
-    stage vae vae vae SD_VAE
+    stage vae vae vae SD_VAE -v "$extractor:/models/scene-features:ro" -e SD_VAE_EXTRACTOR_DIR=/models/scene-features
     # grpc-java's DNS resolver and the JVM cache a name's addresses for 30 s; 5 s lets a re-resolution see a new
     # replica soon after it starts
     pm run -d --name "$p-orchestrator" --network "$p-net" --read-only --tmpfs /tmp \

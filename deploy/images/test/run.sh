@@ -7,7 +7,8 @@
 # 3. the topology (text encoder, 2 denoisers, VAE, orchestrator) on a podman network, stages found through DNS:
 #    same bytes again; a third denoiser added under the alias gets calls without restarting the orchestrator;
 #    with one denoiser stopped, jobs go on; the HTTP API through the published port (POST, SSE, the PNG) gives the
-#    same bytes too;
+#    same bytes too; Evaluate (sd eval) in the demo container and through the topology gives the embedded stack's
+#    figures;
 # 4. prints each container's memory.
 # Needs root, podman, runc, debootstrap; about 3 minutes here.
 set -euo pipefail
@@ -34,6 +35,7 @@ fail() {
   done
   exit 1
 }
+figures() { sed 's/, "seconds": [0-9.]*//' "$1"; } # an sd eval JSON without its timing
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 served() { pm logs "$1" 2>&1 | grep -c "denoised " || true; }
 # what: demo or topology; started: when its containers were started
@@ -56,12 +58,18 @@ t=$(date +%s%N)
 echo "images: built in $(ms "$t") ms"
 
 "$sd" generate "$prompt" --seed 7 -o "$work/embedded.png" 2> /dev/null || fail "the embedded CLI failed"
+"$sd" eval --images 16 --steps 4 --json "$work/embedded-eval.json" > /dev/null 2>&1 || fail "the embedded sd eval failed"
 
 # the demo image, as a newcomer runs it
 t=$(date +%s%N)
 pm run -d --name sdserve-it-demo --read-only --tmpfs /tmp -p "127.0.0.1:$demo_port:50050" \
   localhost/sdserve/demo:latest > /dev/null
 serves_the_embedded_png demo "127.0.0.1:$demo_port" "$t"
+"$sd" eval --images 16 --steps 4 --target "127.0.0.1:$demo_port" --json "$work/demo-eval.json" > /dev/null 2>&1 \
+  || fail "demo: sd eval failed"
+[ "$(figures "$work/demo-eval.json")" = "$(figures "$work/embedded-eval.json")" ] \
+  || fail "demo: the evaluation's figures differ from the embedded stack's"
+echo "demo: Evaluate gives the embedded stack's figures"
 pm rm -f sdserve-it-demo > /dev/null
 
 # the distributed topology
@@ -69,6 +77,13 @@ t=$(date +%s%N)
 "$images/topology.sh" up 2
 target="127.0.0.1:$SD_PORT"
 serves_the_embedded_png topology "$target" "$t"
+
+# Evaluate through the containers (the VAE container serves the extractor): the embedded stack's figures
+"$sd" eval --images 16 --steps 4 --target "$target" --json "$work/topology-eval.json" > /dev/null 2> "$work/eval.txt" \
+  || fail "topology: sd eval failed: $(tail -2 "$work/eval.txt")"
+[ "$(figures "$work/topology-eval.json")" = "$(figures "$work/embedded-eval.json")" ] \
+  || fail "topology: the evaluation's figures differ: $(cat "$work/topology-eval.json") vs $(cat "$work/embedded-eval.json")"
+echo "topology: Evaluate gives the embedded stack's figures ($(sed 's/.*"fid": \([0-9.]*\).*/FID \1/' "$work/topology-eval.json"))"
 
 # the HTTP API of the orchestrator container (it listens on every interface inside it): same PNG
 http="http://127.0.0.1:$SD_HTTP_PORT"
