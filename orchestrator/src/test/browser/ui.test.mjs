@@ -230,6 +230,47 @@ try {
     }
   });
 
+  await step("a quality check: a bad field next to it, then progress and the measures' table", async () => {
+    await page.fill("#eval-images", "3");
+    await page.click("#evaluate");
+    await page.waitForFunction(() => document.querySelector("#err-eval-images").textContent !== "", null, timeout);
+    assert.match(await page.textContent("#err-eval-images"), /images must be in \[16, 2048\]/);
+    assert.equal(await page.getAttribute("#eval-images", "aria-invalid"), "true");
+    await page.fill("#eval-images", "24");
+    await page.fill("#eval-steps", "4");
+    await page.click("#evaluate");
+    await page.waitForFunction(() => /^done in/.test(document.querySelector("#eval-status").textContent), null,
+      timeout);
+    assert.equal(await page.textContent("#err-eval-images"), "");
+    assert.equal(await page.getAttribute("#eval-progress progress", "value"), "24");
+    const rows = await page.$$eval("#eval-rows tr", (trs) => trs.map((tr) => tr.querySelector("th").textContent));
+    assert.deepEqual(rows, ["FID", "KID", "Precision", "Recall", "Inception Score", "Adherence"]);
+    const fid = Number(await page.textContent("#eval-rows tr:first-child td"));
+    assert.ok(fid > 0 && Number.isFinite(fid), `FID ${fid}`);
+    assert.match(await page.textContent("#eval-caption"), /^24 images, 4 steps of ddim/);
+    await page.screenshot({ path: path.join(OUT, "quality-check.png"), fullPage: true });
+    results.push({ step: "quality check", fid });
+  });
+
+  await step("stopping a quality check stops its jobs on the server", async () => {
+    await page.fill("#eval-images", "512");
+    await page.fill("#eval-steps", "25");
+    await page.click("#evaluate");
+    await page.waitForFunction(() => /\d+ \/ 512/.test(document.querySelector("#eval-detail").textContent), null,
+      timeout);
+    await page.click("#eval-cancel");
+    await page.waitForFunction(() => document.querySelector("#eval-status").textContent === "stopped", null, timeout);
+    const listJobs = () => new Promise((resolve, reject) => diffusion.ListJobs({ limit: 1000 },
+      (err, r) => (err ? reject(err) : resolve(r))));
+    let jobs = await listJobs();
+    for (let i = 0; i < 100 && jobs.running + jobs.waiting > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      jobs = await listJobs();
+    }
+    assert.equal(jobs.running + jobs.waiting, 0, "the run's jobs were cancelled");
+    assert.equal(await page.isDisabled("#evaluate"), false);
+  });
+
   await step("a reload mid-job re-attaches and completes", async () => {
     await page.fill("#steps", "120");
     await page.fill("#width", "128");

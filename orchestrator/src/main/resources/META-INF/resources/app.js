@@ -1,6 +1,7 @@
 // The sdserve web page: a form over POST /v1/jobs, a job followed over Server-Sent Events (GET
 // /v1/jobs/{id}/events, which EventSource reconnects with Last-Event-ID), previews, cancel and a gallery.
-// No build step: plain ES2020 served as it is.
+// The quality check: POST /v1/evaluations, its Server-Sent Events read from the fetch response (EventSource
+// cannot POST). No build step: plain ES2020 served as it is.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -156,6 +157,9 @@ async function loadModel() {
     $("steps").max = m.max_steps; $("steps").value = m.default_steps;
     $("guidance_scale").value = m.default_guidance_scale;
     $("num_images").max = m.max_images;
+    $("eval-scheduler").replaceChildren(...m.schedulers.map((s) => new Option(s, s, s === m.default_scheduler,
+      s === m.default_scheduler)));
+    $("eval-steps").max = m.max_steps;
   } catch (e) {
     $("model-line").textContent = "The server did not answer: " + e.message;
   }
@@ -329,7 +333,119 @@ async function cancel() {
   }
 }
 
+const EVAL_FIELDS = { images: "eval-images", steps: "eval-steps", scheduler: "eval-scheduler",
+  guidance_scale: "eval-guidance" };
+let evaluation = null; // the AbortController of the evaluation run followed now
+
+/** Runs an evaluation and follows its events: progress, then the result table, or the error. */
+async function evaluate(event) {
+  event.preventDefault();
+  for (const id of Object.values(EVAL_FIELDS)) {
+    $("err-" + id).textContent = ""; $(id).removeAttribute("aria-invalid");
+  }
+  $("eval-error").textContent = "";
+  $("eval-result").hidden = true;
+  const b = {};
+  for (const [field, id] of Object.entries(EVAL_FIELDS)) {
+    const v = $(id).value.trim();
+    if (v !== "") b[field] = field === "scheduler" ? v : Number(v);
+  }
+  evaluation = new AbortController();
+  $("evaluate").disabled = true;
+  $("eval-cancel").hidden = false;
+  $("eval-status").textContent = "starting…";
+  const bar = $("eval-progress").querySelector("progress");
+  bar.value = 0;
+  try {
+    const r = await fetch("/v1/evaluations", { method: "POST", signal: evaluation.signal, headers: {
+      "Content-Type": "application/json", Accept: "text/event-stream", ...authHeaders() }, body: JSON.stringify(b) });
+    if (!r.ok) {
+      const err = await r.json().catch(() => ({ message: `HTTP ${r.status}` }));
+      if (needsToken(r.status, err)) return;
+      const id = EVAL_FIELDS[err.field];
+      if (id) { $("err-" + id).textContent = err.message; $(id).setAttribute("aria-invalid", "true"); $(id).focus(); }
+      else $("eval-error").textContent = describe(err);
+      $("eval-status").textContent = "";
+      return;
+    }
+    $("eval-progress").hidden = false;
+    $("eval-status").textContent = "generating and measuring…";
+    await readEvents(r.body, (name, data) => {
+      if (name === "progress") {
+        bar.max = data.images_total; bar.value = data.images_done;
+        let detail = `${data.images_done} / ${data.images_total}`;
+        if (data.estimated_remaining_ms > 0) detail += `, ~${(data.estimated_remaining_ms / 1000).toFixed(0)} s left`;
+        $("eval-detail").textContent = detail;
+      } else if (name === "result") {
+        bar.value = bar.max;
+        showEvaluation(data);
+        $("eval-status").textContent = `done in ${(data.total_ms / 1000).toFixed(1)} s`;
+      } else if (name === "failed") {
+        $("eval-error").textContent = describe(data);
+        $("eval-status").textContent = "ended";
+      }
+    });
+  } catch (e) {
+    if (e.name === "AbortError") $("eval-status").textContent = "stopped";
+    else $("eval-error").textContent = "The server cannot be reached: " + e.message;
+  } finally {
+    evaluation = null;
+    $("evaluate").disabled = false;
+    $("eval-cancel").hidden = true;
+  }
+}
+
+/** Reads a text/event-stream body, calling on(name, JSON data) for each event (comments skipped). */
+async function readEvents(stream, on) {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message", data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data += line.slice(5).replace(/^ /, "");
+      }
+      if (data) on(name, JSON.parse(data));
+    }
+  }
+}
+
+function showEvaluation(r) {
+  const q = r.resolved;
+  $("eval-caption").textContent = `${q.images} images, ${q.steps} steps of ${q.scheduler}, guidance `
+    + `${q.guidance_scale}, against ${r.reference_images} real images (${r.extractor})`;
+  const rows = [["FID", r.fid.toFixed(3)], ["KID", r.kid.toFixed(5)], ["Precision", r.precision.toFixed(3)],
+    ["Recall", r.recall.toFixed(3)]];
+  if (r.inception_score != null) {
+    rows.push(["Inception Score", `${r.inception_score.toFixed(3)} ± ${r.inception_score_std.toFixed(3)}`]);
+  }
+  if (r.adherence) {
+    const pct = (x) => (100 * x).toFixed(1) + "%";
+    rows.push(["Adherence", `colour ${pct(r.adherence.colour)}, background ${pct(r.adherence.background)}, `
+      + `shape ${pct(r.adherence.shape)}, size ${pct(r.adherence.size)}`]);
+  }
+  $("eval-rows").replaceChildren(...rows.map(([k, v]) => {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.scope = "row"; th.textContent = k;
+    const td = document.createElement("td");
+    td.textContent = v;
+    tr.append(th, td);
+    return tr;
+  }));
+  $("eval-result").hidden = false;
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("eval-form").addEventListener("submit", evaluate);
+  $("eval-cancel").addEventListener("click", () => { if (evaluation) evaluation.abort(); });
   $("job-form").addEventListener("submit", submit);
   $("init_image").addEventListener("change", (e) => chooseInitImage(e.target.files[0]));
   $("init-clear").addEventListener("click", clearInitImage);

@@ -39,7 +39,8 @@ class BrowserIT {
 
         Path out = Path.of("target", "browser").toAbsolutePath();
         try (LocalCluster server = LocalCluster.startEmbedded(ROOT, DemoModel.path(), Path.of("target", "it-logs"),
-                Map.of("SD_ORCHESTRATOR_MAX_CONCURRENT_JOBS", "1"))) {
+                Map.of("SD_ORCHESTRATOR_MAX_CONCURRENT_JOBS", "1", "SD_ORCHESTRATOR_EXTRACTOR_DIR",
+                        ROOT.resolve("models/scene-features").toAbsolutePath().toString()))) {
             String http = "http://127.0.0.1:" + server.httpPort();
             awaitHttp(http);
             ProcessBuilder pb = new ProcessBuilder("node", "ui.test.mjs").directory(TESTS.toFile())

@@ -28,6 +28,8 @@ import org.junit.jupiter.api.Test;
 import org.sdserve.common.testing.DemoModel;
 import org.sdserve.orchestrator.local.LocalCluster;
 import org.sdserve.proto.v1.DiffusionGrpc;
+import org.sdserve.proto.v1.EvaluateRequest;
+import org.sdserve.proto.v1.EvaluationResult;
 import org.sdserve.proto.v1.GenerateEvent;
 import org.sdserve.proto.v1.GenerateRequest;
 
@@ -47,7 +49,9 @@ class HttpApiIT {
 
     @BeforeAll
     static void start() throws Exception {
-        server = LocalCluster.startEmbedded(ROOT, DemoModel.path(), Path.of("target", "it-logs"), Map.of());
+        server = LocalCluster.startEmbedded(ROOT, DemoModel.path(), Path.of("target", "it-logs"),
+                Map.of("SD_ORCHESTRATOR_EXTRACTOR_DIR", ROOT.resolve("models/scene-features").toAbsolutePath()
+                        .toString()));
         grpc = NettyChannelBuilder.forAddress("localhost", server.orchestrator().port()).usePlaintext()
                 .maxInboundMessageSize(64 << 20).build();
         http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
@@ -130,6 +134,59 @@ class HttpApiIT {
             assertEquals("image/png", png.headers().firstValue("content-type").orElse(""));
             assertArrayEquals(viaGrpc.get(index), png.body(), "image " + index + " over HTTP = over gRPC");
         }
+    }
+
+    /**
+     * POST /v1/evaluations: progress events, then the result, whose figures are Diffusion.Evaluate's for the same
+     * request (the packaged embedded orchestrator's VAE stage serves the extractor of
+     * SD_ORCHESTRATOR_EXTRACTOR_DIR); a bad field is refused before the stream with the gRPC message and its field.
+     */
+    @Test
+    void anEvaluationOverHttpGivesTheFiguresThatGrpcGives() throws Exception {
+        HttpRequest post = HttpRequest.newBuilder(URI.create(base + "/v1/evaluations"))
+                .timeout(Duration.ofSeconds(120)).header("Content-Type", "application/json")
+                .header("Accept", "text/event-stream")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"images\": 24, \"steps\": 4, \"seed\": 5}")).build();
+        List<SseEvents.Event> events;
+        try (SseEvents s = SseEvents.open(http, post)) {
+            assertEquals(200, s.status);
+            events = all(s);
+        }
+        SseEvents.Event last = events.get(events.size() - 1);
+        assertEquals("result", last.name(), events.toString());
+        assertTrue(events.subList(0, events.size() - 1).stream().allMatch(e -> e.name().equals("progress")),
+                events.toString());
+        assertEquals(24, events.get(events.size() - 2).data().get("images_done").asInt());
+        JsonNode r = last.data();
+        assertEquals(24, r.get("resolved").get("images").asInt());
+        assertEquals("scene-features", r.get("extractor").asText());
+
+        EvaluationResult viaGrpc = null;
+        var it = DiffusionGrpc.newBlockingStub(grpc).withDeadlineAfter(120, TimeUnit.SECONDS)
+                .evaluate(EvaluateRequest.newBuilder().setImages(24).setSteps(4).setSeed(5).build());
+        while (it.hasNext()) {
+            var e = it.next();
+            if (e.hasResult()) {
+                viaGrpc = e.getResult();
+            }
+        }
+        assertEquals(viaGrpc.getFid(), r.get("fid").asDouble(), 0.0, "FID");
+        assertEquals(viaGrpc.getKid(), r.get("kid").asDouble(), 0.0, "KID");
+        assertEquals(viaGrpc.getPrecision(), r.get("precision").asDouble(), 0.0, "precision");
+        assertEquals(viaGrpc.getRecall(), r.get("recall").asDouble(), 0.0, "recall");
+        assertEquals(viaGrpc.getInceptionScore(), r.get("inception_score").asDouble(), 0.0, "IS");
+        assertEquals(viaGrpc.getAdherence().getShape(), r.get("adherence").get("shape").asDouble(), 0.0);
+
+        HttpResponse<String> bad = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/evaluations"))
+                .header("Content-Type", "application/json").header("Accept", "text/event-stream")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"images\": 3}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(400, bad.statusCode(), bad.body());
+        JsonNode error = JSON.readTree(bad.body());
+        assertEquals("INVALID_ARGUMENT", error.get("code").asText());
+        assertEquals("images must be in [16, 2048] (sd.orchestrator.max-evaluation-images), got 3",
+                error.get("message").asText());
+        assertEquals("images", error.get("field").asText());
     }
 
     /** Each request over HTTP, and the same over gRPC: the same code and message; HTTP adds the field. */

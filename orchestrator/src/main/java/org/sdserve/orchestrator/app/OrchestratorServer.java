@@ -117,6 +117,15 @@ public class OrchestratorServer {
         return e;
     }
 
+    /** The evaluation runs, for the HTTP adapter; UNAVAILABLE until start-up has built them. */
+    public Evaluator evaluator() {
+        Evaluator e = evaluator;
+        if (e == null) {
+            throw io.grpc.Status.UNAVAILABLE.withDescription("the orchestrator is starting").asRuntimeException();
+        }
+        return e;
+    }
+
     /**
      * SIGTERM: NOT_SERVING, refuse new and waiting jobs, let running ones finish within drain-grace, stop. (Embedded
      * mode can drain because common's OrtRuntime takes ONNX Runtime's own shutdown hook out, which would free the

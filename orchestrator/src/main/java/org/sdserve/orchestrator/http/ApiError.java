@@ -7,6 +7,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.sdserve.common.grpc.GrpcErrors;
+import org.sdserve.proto.v1.EvaluateRequest;
 import org.sdserve.proto.v1.GenerateRequest;
 
 /**
@@ -41,7 +42,8 @@ public record ApiError(int status, String code, String message,
     /** The request field a validator message begins with ("steps must be in [1, 200], got 0" -> steps). */
     static String field(String message) {
         Matcher m = LEADING_NAME.matcher(message);
-        if (m.find() && GenerateRequest.getDescriptor().findFieldByName(m.group(1)) != null) {
+        if (m.find() && (GenerateRequest.getDescriptor().findFieldByName(m.group(1)) != null
+                || EvaluateRequest.getDescriptor().findFieldByName(m.group(1)) != null)) {
             return m.group(1);
         }
         return null;

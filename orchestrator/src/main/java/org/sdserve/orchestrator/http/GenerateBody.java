@@ -130,7 +130,7 @@ public record GenerateBody(
         }
     }
 
-    private static int uint32(String field, Long value) {
+    static int uint32(String field, Long value) {
         if (value == null) {
             return 0;
         }

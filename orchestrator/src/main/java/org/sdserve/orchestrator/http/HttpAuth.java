@@ -58,6 +58,9 @@ public class HttpAuth {
         if (path.equals("/v1/jobs") || path.equals("/v1/jobs/")) {
             return method.equals("POST") ? Right.GENERATE : Right.LIST;
         }
+        if (path.startsWith("/v1/evaluations")) {
+            return Right.GENERATE;
+        }
         if (path.startsWith("/v1/jobs/")) {
             return method.equals("DELETE") ? Right.CANCEL : Right.WATCH;
         }
