@@ -81,6 +81,18 @@ public record RgbImage(int width, int height, byte[] rgb) {
         return new RgbImage(w, h, rgbOut);
     }
 
+    /** Channel {@code c} (0 red, 1 green, 2 blue) as a row-major plane of float values 0..255. */
+    public float[] channel(int c) {
+        if (c < 0 || c > 2) {
+            throw new IllegalArgumentException("an RGB image has channels 0, 1 and 2, not " + c);
+        }
+        float[] out = new float[width * height];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = rgb[i * 3 + c] & 0xff;
+        }
+        return out;
+    }
+
     /** Luma as PIL's "L" conversion (ITU-R 601-2, fixed point): (19595 R + 38470 G + 7471 B + 2^15) >> 16. */
     public int luma(int x, int y) {
         return (19595 * red(x, y) + 38470 * green(x, y) + 7471 * blue(x, y) + 0x8000) >> 16;

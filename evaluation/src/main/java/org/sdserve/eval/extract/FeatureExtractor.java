@@ -13,10 +13,12 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.sdserve.common.error.ModelContractException;
+import org.sdserve.common.image.PilResample;
 import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.onnx.ExecutionOptions;
 import org.sdserve.common.onnx.OnnxModel;
 import org.sdserve.common.tensor.FloatTensor;
+import org.sdserve.common.tensor.Npy;
 import org.sdserve.eval.metrics.Features;
 
 /**
@@ -24,8 +26,9 @@ import org.sdserve.eval.metrics.Features;
  * and recall, KID) and optionally class logits (the Inception Score), declared in its directory's config.json:
  * {@code input} (float [B, 3, size, size], RGB in {@code range}), {@code features} ([B, D]), {@code logits}
  * ([B, K], optional), and {@code reference_features} (a .npy of real images' features, optional). Images of
- * another size are resized to {@code size} (bicubic). The demo's is models/scene-features
- * (tools/demo-model/extractor.py); for real models, Inception-v3's pool3 (README, "Quality measures").
+ * another size are resized to {@code size} as clean-fid resizes them (Pillow's bicubic, {@link PilResample}).
+ * The demo's is models/scene-features (tools/demo-model/extractor.py); for real models, Inception-v3's pool3
+ * (tools/eval/export_inception.py; README, "Quality measures").
  */
 public final class FeatureExtractor implements AutoCloseable {
     /** One batch's outputs: features [n, D], logits [n, K] (null without a logits output). */
@@ -91,14 +94,27 @@ public final class FeatureExtractor implements AutoCloseable {
         return config.hasNonNull("logits");
     }
 
-    /** The images, resized to the extractor's size when they are not, as its input range. */
+    /**
+     * The images as the extractor's input [n, 3, size, size]: each channel, as float values 0..255, resized to
+     * size x size when it is not (clean-fid's resize: Pillow's antialiased bicubic on float32 planes, clipped to
+     * [0, 255]), then mapped linearly to the extractor's range.
+     */
     public Extracted extract(List<RgbImage> images) {
-        float[] px = new float[images.size() * 3 * size * size];
-        float[] unit = new float[3 * size * size];
+        int plane = size * size;
+        float[] px = new float[images.size() * 3 * plane];
         for (int i = 0; i < images.size(); i++) {
-            images.get(i).resized(size, size).toSignedUnit(unit, 0); // [-1, 1]
-            for (int k = 0; k < unit.length; k++) {
-                px[i * unit.length + k] = (float) (low + (unit[k] + 1) / 2 * (high - low));
+            RgbImage img = images.get(i);
+            for (int c = 0; c < 3; c++) {
+                float[] channel = img.channel(c);
+                if (img.width() != size || img.height() != size) {
+                    channel = PilResample.resize(channel, img.width(), img.height(), size, size,
+                            PilResample.Filter.BICUBIC);
+                }
+                int at = (i * 3 + c) * plane;
+                for (int k = 0; k < plane; k++) {
+                    double v = Math.min(255, Math.max(0, channel[k]));
+                    px[at + k] = (float) (low + v / 255 * (high - low));
+                }
             }
         }
         return extract(new FloatTensor(new long[] {images.size(), 3, size, size}, px));

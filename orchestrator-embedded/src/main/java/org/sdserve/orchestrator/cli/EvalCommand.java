@@ -115,7 +115,7 @@ final class EvalCommand {
 
     private void print(EvaluationResult r) {
         EvaluateRequest q = r.getResolved();
-        out.printf(Locale.ROOT, "%d images, %d steps of %s, guidance %s, against %d real scenes (%s)%n", q.getImages(),
+        out.printf(Locale.ROOT, "%d images, %d steps of %s, guidance %s, against %d real images (%s)%n", q.getImages(),
                 q.getSteps(), q.getScheduler(), q.getGuidanceScale(), r.getReferenceImages(), r.getExtractor());
         out.printf(Locale.ROOT, "FID        %10.4f%n", r.getFid());
         out.printf(Locale.ROOT, "KID        %10.6f%n", r.getKid());

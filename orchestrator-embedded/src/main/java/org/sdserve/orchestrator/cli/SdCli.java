@@ -150,10 +150,14 @@ public final class SdCli {
         if (args.length >= 1 && args[0].equals("eval") && !help) {
             return new EvalCommand(System.out, err).run(args);
         }
+        if (args.length >= 1 && args[0].equals("reference-features") && !help) {
+            return new ReferenceFeaturesCommand(System.out, err).run(args);
+        }
         if (help || args.length < 2 || !args[0].equals("generate")) {
             err.print(usage());
             err.print(JobCommands.USAGE);
             err.print(EvalCommand.USAGE);
+            err.print(ReferenceFeaturesCommand.USAGE);
             return help ? 0 : 2;
         }
         GenerateRequest.Builder req = GenerateRequest.newBuilder().setPrompt(args[1]);

@@ -26,6 +26,7 @@ import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import org.sdserve.common.error.InvalidRequestException;
+import org.sdserve.common.tensor.Npy;
 import org.sdserve.orchestrator.app.OrchestratorServer;
 import org.sdserve.orchestrator.core.Job;
 import org.sdserve.orchestrator.core.JobEngine;
