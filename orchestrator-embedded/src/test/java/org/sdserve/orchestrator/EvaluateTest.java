@@ -10,6 +10,7 @@ import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -18,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.noise.TorchGenerator;
 import org.sdserve.common.onnx.ExecutionOptions;
@@ -216,21 +218,42 @@ class EvaluateTest {
         assertEquals(16, next.getResolved().getImages());
     }
 
+    /** How an evaluation of 16 images on {@code o} fails. */
+    private static StatusRuntimeException refused(InProcessOrchestrator o) {
+        return assertThrows(StatusRuntimeException.class, () -> {
+            Iterator<EvaluateEvent> events = DiffusionGrpc.newBlockingStub(o.channel)
+                    .evaluate(EvaluateRequest.newBuilder().setImages(16).build());
+            while (events.hasNext()) {
+                events.next();
+            }
+        });
+    }
+
     @Test
     void aVaeStageWithoutAnExtractorIsAPreconditionTheOperatorFixes() {
         try (EmbeddedStages plain = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU, 64 << 20,
                 StageClients.Timeouts.DEFAULT);
              InProcessOrchestrator o = InProcessOrchestrator.start(plain.clients(), 0, 2)) {
-            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> {
-                Iterator<EvaluateEvent> events = DiffusionGrpc.newBlockingStub(o.channel)
-                        .evaluate(EvaluateRequest.newBuilder().setImages(16).build());
-                while (events.hasNext()) {
-                    events.next();
-                }
-            });
+            StatusRuntimeException e = refused(o);
             assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
             assertTrue(e.getStatus().getDescription().contains("serves no feature extractor: start it with "
                     + "sd.vae.extractor-dir"), e.getStatus().getDescription());
+        }
+    }
+
+    @Test
+    void anExtractorWithoutReferenceFeaturesIsAPreconditionToo(@TempDir Path dir) throws Exception {
+        Files.copy(EXTRACTOR.resolve("model.onnx"), dir.resolve("model.onnx"));
+        Files.writeString(dir.resolve("config.json"), Files.readString(EXTRACTOR.resolve("config.json"))
+                .replaceAll("\"reference_features\"\\s*:\\s*\"[^\"]*\",?", ""));
+        try (EmbeddedStages bare = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU,
+                TorchGenerator.Kernel.AVX2, BatchSettings.DEFAULT, dir, 64 << 20, StageClients.Timeouts.DEFAULT);
+             InProcessOrchestrator o = InProcessOrchestrator.start(bare.clients(), 0, 2)) {
+            StatusRuntimeException e = refused(o);
+            assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+            assertTrue(e.getStatus().getDescription().contains("ships no reference features to compare with"),
+                    e.getStatus().getDescription());
+            assertEquals(0, o.engine.list(Caller.ANONYMOUS, 1000).finished(), "no job ran");
         }
     }
 

@@ -59,6 +59,11 @@ public final class Npy {
 
     /** A .npy file of a little-endian float32 ('<f4') C-order matrix, as rows of doubles (exact). */
     public static double[][] readFloat32Matrix(Path file) throws IOException {
+        return readFloat32(file).rows();
+    }
+
+    /** A .npy file of a little-endian float32 ('<f4') C-order matrix, as a [rows, columns] tensor. */
+    public static FloatTensor readFloat32(Path file) throws IOException {
         byte[] all = Files.readAllBytes(file);
         ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
         if (all.length < 10 || all[0] != (byte) 0x93 || all[1] != 'N' || all[2] != 'U') {
@@ -78,12 +83,8 @@ public final class Npy {
         if (b.remaining() != (long) rows * cols * 4) {
             throw new ModelContractException(file + ": " + b.remaining() + " data bytes for " + rows + " x " + cols);
         }
-        double[][] out = new double[rows][cols];
-        for (int i = 0; i < rows; i++) {
-            for (int j = 0; j < cols; j++) {
-                out[i][j] = b.getFloat();
-            }
-        }
-        return out;
+        float[] data = new float[rows * cols];
+        b.asFloatBuffer().get(data);
+        return new FloatTensor(new long[] {rows, cols}, data);
     }
 }

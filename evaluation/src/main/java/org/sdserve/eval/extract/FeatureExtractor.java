@@ -7,7 +7,6 @@ import ai.onnxruntime.OrtSession;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -134,13 +133,21 @@ public final class FeatureExtractor implements AutoCloseable {
 
     /** The real images' features the directory ships (config.json reference_features), or null. */
     public Features reference() {
+        FloatTensor t = referenceTensor();
+        return t == null ? null : Features.of(t.rows());
+    }
+
+    /** The same as float32 [M, D], as the file holds them (half the memory of {@link #reference()}), or null. */
+    public FloatTensor referenceTensor() {
         if (!config.hasNonNull("reference_features")) {
             return null;
         }
+        Path file = dir.resolve(config.get("reference_features").asText());
         try {
-            return Features.of(Npy.readFloat32Matrix(dir.resolve(config.get("reference_features").asText())));
+            return Npy.readFloat32(file);
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new ModelContractException("feature extractor " + dir + ": cannot read " + file.getFileName()
+                    + ": " + e.getMessage());
         }
     }
 

@@ -6,7 +6,8 @@ import org.ejml.dense.row.CommonOps_DDRM;
 /**
  * Kernel Inception Distance (Binkowski et al. 2018): the unbiased estimate of the squared MMD with the cubic
  * polynomial kernel k(x, y) = (x.y / d + 1)^3, over all pairs of the two whole sets (clean-fid and torch-fidelity
- * average it over random subsets of 1000; this is the same estimator without the subsets).
+ * average it over random subsets of 1000; this is the same estimator without the subsets), summed a block of rows
+ * at a time.
  */
 public final class Kid {
     private Kid() {
@@ -18,14 +19,30 @@ public final class Kid {
                     + b.dimension());
         }
         int d = a.dimension();
-        double xx = offDiagonalMean(kernel(a.rows(), a.rows(), d));
-        double yy = offDiagonalMean(kernel(b.rows(), b.rows(), d));
-        DMatrixRMaj xy = kernel(a.rows(), b.rows(), d);
-        double cross = 0;
-        for (double v : xy.data) {
-            cross += v;
-        }
+        double xx = kernelSum(a.rows(), a.rows(), d, true) / ((double) a.count() * (a.count() - 1));
+        double yy = kernelSum(b.rows(), b.rows(), d, true) / ((double) b.count() * (b.count() - 1));
+        double cross = kernelSum(a.rows(), b.rows(), d, false);
         return xx + yy - 2 * cross / ((double) a.count() * b.count());
+    }
+
+    /**
+     * The sum of k(u_i, v_j) over all pairs (without i = j when {@code offDiagonal}: u and v are one set), a block
+     * of rows of u at a time, so that memory grows as n rather than n^2.
+     */
+    private static double kernelSum(DMatrixRMaj u, DMatrixRMaj v, int d, boolean offDiagonal) {
+        double sum = 0;
+        for (int from = 0; from < u.numRows; from += PrecisionRecall.BLOCK) {
+            int to = Math.min(u.numRows, from + PrecisionRecall.BLOCK);
+            DMatrixRMaj k = kernel(PrecisionRecall.rows(u, from, to), v, d);
+            for (int i = 0; i < k.numRows; i++) {
+                for (int j = 0; j < k.numCols; j++) {
+                    if (!offDiagonal || from + i != j) {
+                        sum += k.get(i, j);
+                    }
+                }
+            }
+        }
+        return sum;
     }
 
     private static DMatrixRMaj kernel(DMatrixRMaj u, DMatrixRMaj v, int d) {
@@ -36,18 +53,5 @@ public final class Kid {
             k.data[i] = s * s * s;
         }
         return k;
-    }
-
-    private static double offDiagonalMean(DMatrixRMaj k) {
-        int n = k.numRows;
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < n; j++) {
-                if (i != j) {
-                    sum += k.get(i, j);
-                }
-            }
-        }
-        return sum / ((double) n * (n - 1));
     }
 }

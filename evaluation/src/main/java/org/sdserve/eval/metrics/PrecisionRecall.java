@@ -61,28 +61,42 @@ public final class PrecisionRecall {
         return out;
     }
 
+    /** Rows of {@code m} taken together: distance blocks are [BLOCK, n], so memory grows as n, not n^2. */
+    static final int BLOCK = 256;
+
+    /** Rows [from, to) of {@code m}. */
+    static DMatrixRMaj rows(DMatrixRMaj m, int from, int to) {
+        return CommonOps_DDRM.extract(m, from, to, 0, m.numCols);
+    }
+
     /** Each vector's distance to its k-th nearest neighbour in the set (index k of its sorted row: 0 is itself). */
     private static double[] radii(DMatrixRMaj set, int k) {
-        DMatrixRMaj d = distances(set, set);
         double[] out = new double[set.numRows];
         double[] row = new double[set.numRows];
-        for (int i = 0; i < set.numRows; i++) {
-            System.arraycopy(d.data, i * set.numRows, row, 0, set.numRows);
-            Arrays.sort(row);
-            out[i] = row[k];
+        for (int from = 0; from < set.numRows; from += BLOCK) {
+            int to = Math.min(set.numRows, from + BLOCK);
+            DMatrixRMaj d = distances(rows(set, from, to), set);
+            for (int i = from; i < to; i++) {
+                System.arraycopy(d.data, (i - from) * set.numRows, row, 0, set.numRows);
+                Arrays.sort(row);
+                out[i] = row[k];
+            }
         }
         return out;
     }
 
     /** The share of {@code probes} within some ball of {@code centres}. */
     private static double coverage(DMatrixRMaj probes, DMatrixRMaj centres, double[] radii) {
-        DMatrixRMaj d = distances(probes, centres);
         int inside = 0;
-        for (int i = 0; i < probes.numRows; i++) {
-            for (int j = 0; j < centres.numRows; j++) {
-                if (d.get(i, j) <= radii[j]) {
-                    inside++;
-                    break;
+        for (int from = 0; from < probes.numRows; from += BLOCK) {
+            int to = Math.min(probes.numRows, from + BLOCK);
+            DMatrixRMaj d = distances(rows(probes, from, to), centres);
+            for (int i = 0; i < to - from; i++) {
+                for (int j = 0; j < centres.numRows; j++) {
+                    if (d.get(i, j) <= radii[j]) {
+                        inside++;
+                        break;
+                    }
                 }
             }
         }

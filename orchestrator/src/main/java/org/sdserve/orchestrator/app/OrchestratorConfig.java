@@ -100,8 +100,9 @@ public interface OrchestratorConfig extends StageSettings {
     int maxEvaluations();
 
     /**
-     * Most images per Evaluate run. The measures hold n x n distances (8 n^2 bytes, 32 MiB at 2048) and n feature
-     * vectors, so memory, not time, bounds this.
+     * Most images per Evaluate run. A run holds its images' features and the reference set's as doubles (2 x 8 x
+     * 2048 x 2048 bytes, 64 MiB, at 2048 Inception images against as many real ones) and distance blocks of 256 rows;
+     * the measures' time grows as n x the reference count.
      */
     @WithDefault("2048")
     int maxEvaluationImages();

@@ -5,6 +5,7 @@ import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -16,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.sdserve.common.error.InvalidRequestException;
 import org.sdserve.common.image.RgbImage;
+import org.sdserve.common.tensor.FloatTensor;
 import org.sdserve.common.tensor.TensorCodec;
 import org.sdserve.eval.judge.DemoScenes;
 import org.sdserve.eval.judge.PromptJudge;
@@ -33,6 +35,7 @@ import org.sdserve.proto.v1.ExtractorDescription;
 import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.Priority;
 import org.sdserve.proto.v1.PromptAdherence;
+import org.sdserve.proto.v1.ReferenceFeaturesChunk;
 
 /**
  * Evaluation runs (Diffusion.Evaluate): the paper's quality measures of the served model's own output. A run
@@ -54,6 +57,8 @@ public final class Evaluator implements AutoCloseable {
     /** Most images per Extract call (the Features service's bound). */
     static final int EXTRACT_BATCH = 64;
     private static final int IS_SPLITS = 10;
+    /** Most reference values (rows x dimension) a run holds, as doubles: 512 MiB (30,000 x 2048 fits). */
+    static final long MAX_REFERENCE_VALUES = 64L << 20;
 
     /** What a run tells its caller: progress as images are done, then its result or why it failed. */
     public interface Observer {
@@ -236,13 +241,7 @@ public final class Evaluator implements AutoCloseable {
 
         private EvaluationResult evaluate() throws InterruptedException {
             ExtractorDescription extractor = engine.stages().describeExtractor();
-            if (!extractor.hasReferenceFeatures()) {
-                throw Status.FAILED_PRECONDITION.withDescription("the feature extractor " + extractor.getName()
-                        + " ships no reference features to compare with (its config.json's reference_features)")
-                        .asRuntimeException();
-            }
-            Features reference = Features.of(TensorCodec.decode(extractor.getReferenceFeatures(),
-                    "reference_features").rows());
+            Features reference = reference(extractor);
             double[][][] features = new double[jobs.size()][][];
             double[][][] logits = new double[jobs.size()][][];
             boolean judged = request.getPromptsCount() == 0;
@@ -298,6 +297,39 @@ public final class Evaluator implements AutoCloseable {
                         .setEstimatedRemainingMs(elapsedMs * (request.getImages() - imagesDone) / imagesDone).build());
             }
             return measure(reference, extractor, features, logits, judged ? adherence : null);
+        }
+
+        /** The extractor's reference set, as its stream of chunks gives it, checked against its description. */
+        private Features reference(ExtractorDescription extractor) {
+            long count = Integer.toUnsignedLong(extractor.getReferenceCount());
+            long dimension = Integer.toUnsignedLong(extractor.getDimension());
+            if (count < 2) {
+                throw Status.FAILED_PRECONDITION.withDescription("the feature extractor " + extractor.getName()
+                        + " ships no reference features to compare with (its config.json's reference_features; "
+                        + "sd reference-features makes them)").asRuntimeException();
+            }
+            if (dimension < 1 || count * dimension > MAX_REFERENCE_VALUES) {
+                throw Status.FAILED_PRECONDITION.withDescription("the feature extractor " + extractor.getName()
+                        + "'s reference set of " + count + " x " + dimension + " features is more than an evaluation "
+                        + "holds (" + MAX_REFERENCE_VALUES + " values)").asRuntimeException();
+            }
+            double[][] rows = new double[(int) count][];
+            int at = 0;
+            for (Iterator<ReferenceFeaturesChunk> it = engine.stages().referenceFeatures(); it.hasNext(); ) {
+                FloatTensor chunk = TensorCodec.decode(it.next().getFeatures(), "reference features");
+                if (chunk.rank() != 2 || chunk.dim(1) != dimension || at + chunk.dim(0) > count) {
+                    throw Status.FAILED_PRECONDITION.withDescription("the feature extractor's reference features "
+                            + "do not match its description (" + count + " x " + dimension + ")").asRuntimeException();
+                }
+                for (double[] row : chunk.rows()) {
+                    rows[at++] = row;
+                }
+            }
+            if (at != count) {
+                throw Status.FAILED_PRECONDITION.withDescription("the feature extractor sent " + at + " of its "
+                        + count + " reference features").asRuntimeException();
+            }
+            return Features.of(rows);
         }
 
         private EvaluationResult measure(Features reference, ExtractorDescription extractor, double[][][] perJob,

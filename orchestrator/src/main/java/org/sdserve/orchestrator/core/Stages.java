@@ -11,6 +11,7 @@ import org.sdserve.proto.v1.ExtractRequest;
 import org.sdserve.proto.v1.ExtractResponse;
 import org.sdserve.proto.v1.ExtractorDescription;
 import org.sdserve.proto.v1.ModelDescription;
+import org.sdserve.proto.v1.ReferenceFeaturesChunk;
 import org.sdserve.proto.v1.VaeEncodeRequest;
 import org.sdserve.proto.v1.VaeEncodeResponse;
 
@@ -41,8 +42,11 @@ public interface Stages {
      */
     ExtractResponse extractFeatures(ExtractRequest request);
 
-    /** The VAE stage's feature extractor and its reference features; FAILED_PRECONDITION where it has none. */
+    /** The VAE stage's feature extractor and the size of its reference set; FAILED_PRECONDITION where it has none. */
     ExtractorDescription describeExtractor();
+
+    /** The extractor's reference features, [rows, D] per chunk, in order. */
+    Iterator<ReferenceFeaturesChunk> referenceFeatures();
 
     /**
      * null when every stage can be reached as far as is known, else which cannot and why: a job is then refused

@@ -31,6 +31,8 @@ import org.sdserve.proto.v1.ExtractResponse;
 import org.sdserve.proto.v1.ExtractorDescription;
 import org.sdserve.proto.v1.FeaturesGrpc;
 import org.sdserve.proto.v1.ModelDescription;
+import org.sdserve.proto.v1.ReferenceFeaturesChunk;
+import org.sdserve.proto.v1.ReferenceFeaturesRequest;
 import org.sdserve.proto.v1.TextEncoderGrpc;
 import org.sdserve.proto.v1.VaeEncodeRequest;
 import org.sdserve.proto.v1.VaeEncodeResponse;
@@ -99,6 +101,13 @@ public final class StageClients implements Stages, AutoCloseable {
         return withExtractor(() -> failover(vae, ch -> FeaturesGrpc.newBlockingStub(ch)
                 .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS)
                 .describeExtractor(DescribeExtractorRequest.getDefaultInstance())));
+    }
+
+    /** One replica's stream of the reference set (no failover mid-stream: the evaluation fails with its status). */
+    @Override
+    public Iterator<ReferenceFeaturesChunk> referenceFeatures() {
+        return FeaturesGrpc.newBlockingStub(vae.next()).withDeadlineAfter(timeouts.decode().toMillis(),
+                TimeUnit.MILLISECONDS).referenceFeatures(ReferenceFeaturesRequest.getDefaultInstance());
     }
 
     /** A Features call; a VAE replica without the service (no extractor configured) is a precondition to fix. */

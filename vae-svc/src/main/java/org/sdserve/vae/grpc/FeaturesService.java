@@ -1,33 +1,45 @@
 package org.sdserve.vae.grpc;
 
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.List;
 import org.sdserve.common.error.InvalidRequestException;
 import org.sdserve.common.grpc.Calls;
+import org.sdserve.common.grpc.GrpcErrors;
 import org.sdserve.common.image.RgbImage;
 import org.sdserve.common.tensor.FloatTensor;
 import org.sdserve.common.tensor.TensorCodec;
 import org.sdserve.eval.extract.FeatureExtractor;
-import org.sdserve.eval.metrics.Features;
 import org.sdserve.proto.v1.DescribeExtractorRequest;
 import org.sdserve.proto.v1.ExtractRequest;
 import org.sdserve.proto.v1.ExtractResponse;
 import org.sdserve.proto.v1.ExtractorDescription;
 import org.sdserve.proto.v1.FeaturesGrpc;
+import org.sdserve.proto.v1.ReferenceFeaturesChunk;
+import org.sdserve.proto.v1.ReferenceFeaturesRequest;
 
 /**
  * gRPC adapter of a {@link FeatureExtractor}: PNGs -> features [B, D] and logits [B, K], and the extractor's
- * reference features of real images (read once, on the first DescribeExtractor).
+ * reference features of real images (read once, when first asked for), streamed in chunks.
  */
 public final class FeaturesService extends FeaturesGrpc.FeaturesImplBase {
     /** Most images per Extract call: a call's input tensor is then at most 64 x 3 x size x size floats. */
     public static final int MAX_IMAGES = 64;
     private final FeatureExtractor extractor;
-    private volatile ExtractorDescription description;
+    private final int chunkBytes;
+    private volatile FloatTensor reference;
+    private volatile boolean referenceRead;
 
     public FeaturesService(FeatureExtractor extractor) {
+        this(extractor, CHUNK_BYTES);
+    }
+
+    /** With chunks of at most {@code chunkBytes} of features (tests: several chunks of a small set). */
+    FeaturesService(FeatureExtractor extractor, int chunkBytes) {
         this.extractor = extractor;
+        this.chunkBytes = chunkBytes;
     }
 
     @Override
@@ -54,23 +66,69 @@ public final class FeaturesService extends FeaturesGrpc.FeaturesImplBase {
     @Override
     public void describeExtractor(DescribeExtractorRequest request, StreamObserver<ExtractorDescription> out) {
         Calls.unary(out, () -> {
-            ExtractorDescription d = description;
-            if (d == null) {
-                ExtractorDescription.Builder b = ExtractorDescription.newBuilder().setName(extractor.name())
-                        .setSize(extractor.size()).setHasLogits(extractor.hasLogits());
-                Features reference = extractor.reference();
-                if (reference != null) {
-                    float[] data = new float[reference.count() * reference.dimension()];
-                    for (int i = 0; i < data.length; i++) {
-                        data[i] = (float) reference.rows().data[i]; // read from float32 .npy: exact
-                    }
-                    b.setReferenceFeatures(TensorCodec.encode(new FloatTensor(
-                            new long[] {reference.count(), reference.dimension()}, data)));
-                }
-                d = b.build();
-                description = d;
-            }
-            return d;
+            FloatTensor reference = reference();
+            return ExtractorDescription.newBuilder().setName(extractor.name()).setSize(extractor.size())
+                    .setHasLogits(extractor.hasLogits()).setReferenceCount(reference == null ? 0 : reference.dim(0))
+                    .setDimension(reference == null ? 0 : reference.dim(1)).build();
         });
+    }
+
+    /** Most bytes of features per ReferenceFeatures message. */
+    static final int CHUNK_BYTES = 4 << 20;
+
+    /**
+     * The reference rows in chunks, written as the call can take them (gRPC flow control: a slow reader holds at
+     * most one chunk here, not the set).
+     */
+    @Override
+    public void referenceFeatures(ReferenceFeaturesRequest request,
+                                  StreamObserver<ReferenceFeaturesChunk> observer) {
+        var out = (ServerCallStreamObserver<ReferenceFeaturesChunk>) observer;
+        FloatTensor reference;
+        try {
+            reference = reference();
+        } catch (RuntimeException e) {
+            out.onError(GrpcErrors.toException(e));
+            return;
+        }
+        if (reference == null) {
+            out.onError(Status.FAILED_PRECONDITION.withDescription("the feature extractor " + extractor.name()
+                    + " ships no reference features (its config.json's reference_features)").asRuntimeException());
+            return;
+        }
+        int rows = reference.dim(0);
+        int perChunk = Math.max(1, chunkBytes / (4 * reference.dim(1)));
+        int[] next = {0};
+        Runnable drain = () -> {
+            synchronized (next) {
+                while (next[0] < rows && out.isReady() && !out.isCancelled()) {
+                    int to = Math.min(rows, next[0] + perChunk);
+                    out.onNext(ReferenceFeaturesChunk.newBuilder()
+                            .setFeatures(TensorCodec.encode(reference.slice(next[0], to))).build());
+                    next[0] = to;
+                }
+                if (next[0] == rows && !out.isCancelled()) {
+                    next[0] = rows + 1; // completed once
+                    out.onCompleted();
+                }
+            }
+        };
+        out.setOnReadyHandler(drain);
+        drain.run();
+    }
+
+    /** The reference set, read once (float32, as the file holds it), or null when the extractor ships none. */
+    private FloatTensor reference() {
+        FloatTensor r = reference;
+        if (r == null && !referenceRead) {
+            synchronized (this) {
+                if (!referenceRead) {
+                    reference = extractor.referenceTensor();
+                    referenceRead = true;
+                }
+                r = reference;
+            }
+        }
+        return r;
     }
 }
