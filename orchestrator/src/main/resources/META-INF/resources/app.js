@@ -376,6 +376,7 @@ async function evaluate(event) {
         let detail = `${data.images_done} / ${data.images_total}`;
         if (data.estimated_remaining_ms > 0) detail += `, ~${(data.estimated_remaining_ms / 1000).toFixed(0)} s left`;
         $("eval-detail").textContent = detail;
+        if (data.measuring) $("eval-status").textContent = "measuring: FID, KID, precision, recall, IS…";
       } else if (name === "result") {
         bar.value = bar.max;
         showEvaluation(data);

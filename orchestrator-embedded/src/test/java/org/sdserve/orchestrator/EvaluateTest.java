@@ -71,25 +71,30 @@ class EvaluateTest {
         return DiffusionGrpc.newBlockingStub(orchestrator.channel).withDeadlineAfter(5, TimeUnit.MINUTES);
     }
 
-    /** The result, and the images_done of each progress event before it. */
-    private record Ran(EvaluationResult result, List<Integer> progress) {
+    /** The result, the images_done of each progress event before it, and whether the last said measuring. */
+    private record Ran(EvaluationResult result, List<Integer> progress, boolean measuring) {
     }
 
     private static Ran evaluate(EvaluateRequest request) {
         List<Integer> progress = new ArrayList<>();
         EvaluationResult result = null;
+        boolean measuring = false;
         Iterator<EvaluateEvent> events = stub().evaluate(request);
         while (events.hasNext()) {
             EvaluateEvent e = events.next();
             if (e.hasProgress()) {
                 assertEquals(null, result, "no progress after the result");
                 assertEquals(request.getImages(), e.getProgress().getImagesTotal());
-                progress.add(e.getProgress().getImagesDone());
+                assertFalse(measuring, "measuring is the last progress");
+                measuring = e.getProgress().getMeasuring();
+                if (!measuring) {
+                    progress.add(e.getProgress().getImagesDone());
+                }
             } else {
                 result = e.getResult();
             }
         }
-        return new Ran(result, progress);
+        return new Ran(result, progress, measuring);
     }
 
     @Test
@@ -102,6 +107,7 @@ class EvaluateTest {
         assertEquals("ddim", r.getResolved().getScheduler());
         assertEquals(7.5f, r.getResolved().getGuidanceScale());
         assertFalse(ran.progress().isEmpty());
+        assertTrue(ran.measuring(), "the last progress says the measures are being computed");
         assertEquals(20, ran.progress().get(ran.progress().size() - 1));
         for (int i = 1; i < ran.progress().size(); i++) {
             assertTrue(ran.progress().get(i) > ran.progress().get(i - 1), ran.progress().toString());

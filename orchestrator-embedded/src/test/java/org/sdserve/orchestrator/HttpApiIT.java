@@ -157,6 +157,7 @@ class HttpApiIT {
         assertTrue(events.subList(0, events.size() - 1).stream().allMatch(e -> e.name().equals("progress")),
                 events.toString());
         assertEquals(24, events.get(events.size() - 2).data().get("images_done").asInt());
+        assertTrue(events.get(events.size() - 2).data().get("measuring").asBoolean(), "then the measures");
         JsonNode r = last.data();
         assertEquals(24, r.get("resolved").get("images").asInt());
         assertEquals("scene-features", r.get("extractor").asText());

@@ -91,8 +91,14 @@ final class EvalCommand {
                 EvaluateEvent e = events.next();
                 if (e.hasProgress()) {
                     EvaluationProgress p = e.getProgress();
-                    err.printf(Locale.ROOT, "\rsd eval: %d/%d images, %.1f s, about %.0f s left", p.getImagesDone(),
-                            p.getImagesTotal(), p.getElapsedMs() / 1e3, p.getEstimatedRemainingMs() / 1e3);
+                    if (p.getMeasuring()) {
+                        err.printf(Locale.ROOT, "\rsd eval: %d/%d images, %.1f s; measuring          ",
+                                p.getImagesDone(), p.getImagesTotal(), p.getElapsedMs() / 1e3);
+                    } else {
+                        err.printf(Locale.ROOT, "\rsd eval: %d/%d images, %.1f s, about %.0f s left  ",
+                                p.getImagesDone(), p.getImagesTotal(), p.getElapsedMs() / 1e3,
+                                p.getEstimatedRemainingMs() / 1e3);
+                    }
                 } else if (e.hasResult()) {
                     r = e.getResult();
                 }

@@ -296,6 +296,9 @@ public final class Evaluator implements AutoCloseable {
                         .setImagesTotal(request.getImages()).setElapsedMs(elapsedMs)
                         .setEstimatedRemainingMs(elapsedMs * (request.getImages() - imagesDone) / imagesDone).build());
             }
+            observer.progress(EvaluationProgress.newBuilder().setImagesDone(imagesDone)
+                    .setImagesTotal(request.getImages()).setElapsedMs((System.nanoTime() - t0) / 1_000_000)
+                    .setMeasuring(true).build());
             return measure(reference, extractor, features, logits, judged ? adherence : null);
         }
 

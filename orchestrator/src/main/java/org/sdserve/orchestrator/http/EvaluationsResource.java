@@ -15,6 +15,9 @@ import jakarta.ws.rs.sse.OutboundSseEvent;
 import jakarta.ws.rs.sse.Sse;
 import jakarta.ws.rs.sse.SseBroadcaster;
 import jakarta.ws.rs.sse.SseEventSink;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.openapi.annotations.Operation;
 import org.eclipse.microprofile.openapi.annotations.media.Content;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
@@ -59,15 +62,18 @@ public class EvaluationsResource {
     public void evaluate(EvaluateBody body, @Context SseEventSink sink, @Context Sse sse) {
         EvaluateRequest request = body == null ? EvaluateRequest.getDefaultInstance() : body.toProto();
         Evaluator evaluator = server.evaluator();
-        Stream stream = new Stream(sink, sse, json);
+        Stream stream = new Stream(sink, sse, json, JobsResource.TIMERS);
         stream.follow(evaluator.start(request, null, caller.get(), stream));
     }
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     @Schema(name = "EvaluationProgress")
-    public record Progress(int imagesDone, int imagesTotal, long elapsedMs, long estimatedRemainingMs) {
+    public record Progress(int imagesDone, int imagesTotal, long elapsedMs, long estimatedRemainingMs,
+                           @Schema(description = "every image is embedded: the measures are being computed")
+                           boolean measuring) {
         static Progress of(EvaluationProgress p) {
-            return new Progress(p.getImagesDone(), p.getImagesTotal(), p.getElapsedMs(), p.getEstimatedRemainingMs());
+            return new Progress(p.getImagesDone(), p.getImagesTotal(), p.getElapsedMs(), p.getEstimatedRemainingMs(),
+                    p.getMeasuring());
         }
     }
 
@@ -114,13 +120,14 @@ public class EvaluationsResource {
         private final Sse sse;
         private final ObjectMapper json;
         private final SseBroadcaster closeWatch;
+        private final ScheduledFuture<?> keepAlive;
         private Evaluator.Run run; // guarded by this
         private boolean gone; // guarded by this
         private boolean sending; // guarded by this: a progress event is on its way
         private OutboundSseEvent pending; // guarded by this: the latest progress waiting for it
         private OutboundSseEvent last; // guarded by this: the result or failure, once it came
 
-        Stream(SseEventSink sink, Sse sse, ObjectMapper json) {
+        Stream(SseEventSink sink, Sse sse, ObjectMapper json, ScheduledExecutorService timers) {
             this.sink = sink;
             this.sse = sse;
             this.json = json;
@@ -128,6 +135,10 @@ public class EvaluationsResource {
             closeWatch.register(sink);
             closeWatch.onClose(s -> left());
             closeWatch.onError((s, t) -> left());
+            // a comment when nothing was sent for a while (queued jobs, the measures of a large run): proxies keep
+            // the stream open, and a client that left is found
+            this.keepAlive = timers.scheduleWithFixedDelay(() -> offer(sse.newEventBuilder().comment("keep-alive")
+                    .build(), false), SseStream.KEEP_ALIVE_S, SseStream.KEEP_ALIVE_S, TimeUnit.SECONDS);
         }
 
         void follow(Evaluator.Run r) {
@@ -142,6 +153,7 @@ public class EvaluationsResource {
         }
 
         private void left() {
+            keepAlive.cancel(false);
             Evaluator.Run r;
             synchronized (this) {
                 gone = true;
@@ -173,10 +185,11 @@ public class EvaluationsResource {
                     return;
                 }
                 if (end) {
+                    keepAlive.cancel(false);
                     last = e;
                     pending = null; // the result supersedes progress not yet sent
-                } else {
-                    pending = e;
+                } else if (e.getComment() == null || pending == null) {
+                    pending = e; // (a keep-alive does not replace waiting progress)
                 }
                 if (sending) {
                     return; // the send in flight takes it when it completes

@@ -41,7 +41,7 @@ import org.sdserve.orchestrator.core.JobSubscriber;
 @Path("/v1/jobs")
 @Tag(name = "jobs")
 public class JobsResource {
-    private static final ScheduledExecutorService TIMERS = Executors.newSingleThreadScheduledExecutor(r -> {
+    static final ScheduledExecutorService TIMERS = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "sse-keep-alive");
         t.setDaemon(true);
         return t;
