@@ -28,6 +28,9 @@ import org.sdserve.common.testing.DemoModel;
 import org.sdserve.orchestrator.local.LocalCluster;
 import org.sdserve.proto.v1.CancelRequest;
 import org.sdserve.proto.v1.DiffusionGrpc;
+import org.sdserve.proto.v1.EvaluateEvent;
+import org.sdserve.proto.v1.EvaluateRequest;
+import org.sdserve.proto.v1.EvaluationResult;
 import org.sdserve.proto.v1.GenerateEvent;
 import org.sdserve.proto.v1.GenerateRequest;
 import org.sdserve.proto.v1.ListJobsRequest;
@@ -56,7 +59,8 @@ class TokenAuthIT {
         Files.write(tokens, List.of("# name token rights quotas", "full " + FULL + " all",
                 "viewer " + VIEWER + " watch,list", "single " + ONE_JOB + " generate,watch jobs=1"));
         server = LocalCluster.startEmbedded(ROOT, DemoModel.path(), Path.of("target", "it-logs"),
-                Map.of("SD_ORCHESTRATOR_TOKENS_FILE", tokens.toString()));
+                Map.of("SD_ORCHESTRATOR_TOKENS_FILE", tokens.toString(), "SD_ORCHESTRATOR_EXTRACTOR_DIR",
+                        ROOT.resolve("models/scene-features").toAbsolutePath().toString()));
         grpc = NettyChannelBuilder.forAddress("localhost", server.orchestrator().port()).usePlaintext().build();
         base = "http://127.0.0.1:" + server.httpPort();
         BrowserIT.awaitUrl(base + "/q/openapi"); // (public: /v1 needs a token)
@@ -127,6 +131,32 @@ class TokenAuthIT {
                 "viewer has no jobs of its own");
         assertTrue(stub(FULL).listJobs(ListJobsRequest.getDefaultInstance()).getJobsList().stream()
                 .anyMatch(j -> j.getJobId().equals(ownId)));
+    }
+
+    /**
+     * Evaluate generates, so it takes the generate right, over gRPC and HTTP; a run of a token with a quota of one
+     * job runs its jobs one at a time within it, and completes.
+     */
+    @Test
+    void anEvaluationNeedsTheGenerateRightAndKeepsToItsTokensQuota() throws Exception {
+        EvaluateRequest small = EvaluateRequest.newBuilder().setImages(16).setSteps(2).build();
+        Status denied = status(() -> stub(VIEWER).evaluate(small).next());
+        assertEquals(Status.Code.PERMISSION_DENIED, denied.getCode());
+        assertEquals("the token \"viewer\" may not generate (its rights: list, watch)", denied.getDescription());
+        HttpResponse<String> viewer = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/v1/evaluations"))
+                .header("Content-Type", "application/json").header("Authorization", "Bearer " + VIEWER)
+                .POST(HttpRequest.BodyPublishers.ofString("{\"images\": 16}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(403, viewer.statusCode(), viewer.body());
+
+        EvaluationResult result = null;
+        for (Iterator<EvaluateEvent> it = stub(ONE_JOB).evaluate(small); it.hasNext(); ) {
+            EvaluateEvent e = it.next();
+            if (e.hasResult()) {
+                result = e.getResult();
+            }
+        }
+        assertTrue(result != null && result.getFid() > 0, String.valueOf(result));
     }
 
     @Test
