@@ -277,6 +277,16 @@ class EvaluateTest {
             assertInvalid(() -> features.extract(many.build()), "png must hold 1 to 64 images, got 65");
             assertInvalid(() -> features.extract(ExtractRequest.newBuilder()
                     .addPng(ByteString.copyFromUtf8("not a png")).build()), "png[0]");
+            ByteString side2048 = ByteString.copyFrom(new RgbImage(2048, 2048, new byte[2048 * 2048 * 3]).toPng());
+            ExtractRequest.Builder large = ExtractRequest.newBuilder();
+            for (int i = 0; i < 5; i++) {
+                large.addPng(side2048);
+            }
+            assertInvalid(() -> features.extract(large.build()),
+                    "png must hold at most 16777216 pixels together, got 20971520 by png[4]");
+            assertInvalid(() -> features.extract(ExtractRequest.newBuilder().addPng(ByteString.copyFrom(
+                    new RgbImage(2056, 8, new byte[2056 * 8 * 3]).toPng())).build()),
+                    "png[0]: images up to 2048 x 2048 are accepted, this one declares 2056 x 8");
         } finally {
             channel.shutdownNow();
         }

@@ -54,8 +54,9 @@ public final class Evaluator implements AutoCloseable {
     public static final int MAX_PROMPTS = 1000;
     /** Jobs of one run waiting or running at once (fewer when the caller's quota is smaller). */
     static final int JOBS_IN_FLIGHT = 4;
-    /** Most images per Extract call (the Features service's bound). */
+    /** Most images, and pixels, per Extract call (the Features service's bounds). */
     static final int EXTRACT_BATCH = 64;
+    static final long EXTRACT_PIXELS = 64L * 512 * 512;
     private static final int IS_SPLITS = 10;
     /** Most reference values (rows x dimension) a run holds, as doubles: 512 MiB (30,000 x 2048 fits). */
     static final long MAX_REFERENCE_VALUES = 64L << 20;
@@ -179,8 +180,8 @@ public final class Evaluator implements AutoCloseable {
         timers.shutdown();
     }
 
-    /** One job's end, as the run's thread takes it. */
-    private record Done(int index, List<ByteString> pngs, Throwable failure) {
+    /** One job's end, as the run's thread takes it: its images and their size. */
+    private record Done(int index, List<ByteString> pngs, long pixelsEach, Throwable failure) {
     }
 
     private final class RunImpl implements Run {
@@ -269,8 +270,9 @@ public final class Evaluator implements AutoCloseable {
                 }
                 features[d.index()] = new double[d.pngs().size()][];
                 logits[d.index()] = new double[d.pngs().size()][];
-                for (int from = 0; from < d.pngs().size(); from += EXTRACT_BATCH) {
-                    List<ByteString> part = d.pngs().subList(from, Math.min(d.pngs().size(), from + EXTRACT_BATCH));
+                int perCall = (int) Math.max(1, Math.min(EXTRACT_BATCH, EXTRACT_PIXELS / Math.max(1, d.pixelsEach())));
+                for (int from = 0; from < d.pngs().size(); from += perCall) {
+                    List<ByteString> part = d.pngs().subList(from, Math.min(d.pngs().size(), from + perCall));
                     ExtractResponse x = engine.stages().extractFeatures(ExtractRequest.newBuilder().addAllPng(part)
                             .build());
                     double[][] f = TensorCodec.decode(x.getFeatures(), "features").rows();
@@ -372,6 +374,7 @@ public final class Evaluator implements AutoCloseable {
 
         private void submit(int index) {
             List<ByteString> pngs = new ArrayList<>();
+            long[] pixelsEach = {0};
             engine.submit(jobs.get(index), deadline, new JobSubscriber() {
                 @Override
                 public boolean ready() {
@@ -384,12 +387,13 @@ public final class Evaluator implements AutoCloseable {
                         inFlight.put(index, a.jobId());
                     } else if (event instanceof JobEvent.Image i) {
                         pngs.add(i.png());
+                        pixelsEach[0] = (long) i.width() * i.height(); // a job's images share their size
                     }
                 }
 
                 @Override
                 public void end(Throwable failure) {
-                    done.add(new Done(index, pngs, failure));
+                    done.add(new Done(index, pngs, pixelsEach[0], failure));
                 }
             }, caller);
         }

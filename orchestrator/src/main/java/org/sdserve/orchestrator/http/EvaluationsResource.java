@@ -63,7 +63,12 @@ public class EvaluationsResource {
         EvaluateRequest request = body == null ? EvaluateRequest.getDefaultInstance() : body.toProto();
         Evaluator evaluator = server.evaluator();
         Stream stream = new Stream(sink, sse, json, JobsResource.TIMERS);
-        stream.follow(evaluator.start(request, null, caller.get(), stream));
+        try {
+            stream.follow(evaluator.start(request, null, caller.get(), stream));
+        } catch (RuntimeException e) {
+            stream.abandon(); // refused: an error response, and nothing to keep alive
+            throw e;
+        }
     }
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
@@ -150,6 +155,11 @@ public class EvaluationsResource {
             if (left) {
                 r.cancel();
             }
+        }
+
+        /** The run was refused before it started. */
+        void abandon() {
+            keepAlive.cancel(false);
         }
 
         private void left() {

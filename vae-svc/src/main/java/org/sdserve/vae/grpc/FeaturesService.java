@@ -27,6 +27,10 @@ import org.sdserve.proto.v1.ReferenceFeaturesRequest;
 public final class FeaturesService extends FeaturesGrpc.FeaturesImplBase {
     /** Most images per Extract call: a call's input tensor is then at most 64 x 3 x size x size floats. */
     public static final int MAX_IMAGES = 64;
+    /** Largest side of an image to embed (the orchestrator's max-side default). */
+    public static final int MAX_SIDE = 2048;
+    /** Most pixels per call, all images together (64 of 512 x 512): bounds a call's decoded images to 48 MiB. */
+    public static final long MAX_PIXELS = 64L * 512 * 512;
     private final FeatureExtractor extractor;
     private final int chunkBytes;
     private volatile FloatTensor reference;
@@ -49,8 +53,13 @@ public final class FeaturesService extends FeaturesGrpc.FeaturesImplBase {
             InvalidRequestException.require(n >= 1 && n <= MAX_IMAGES, "png must hold 1 to %d images, got %d",
                     MAX_IMAGES, n);
             List<RgbImage> images = new ArrayList<>(n);
+            long pixels = 0;
             for (int i = 0; i < n; i++) {
-                images.add(RgbImage.fromPng(request.getPng(i).toByteArray(), "png[" + i + "]"));
+                RgbImage img = RgbImage.fromPng(request.getPng(i).toByteArray(), "png[" + i + "]", MAX_SIDE);
+                pixels += (long) img.width() * img.height();
+                InvalidRequestException.require(pixels <= MAX_PIXELS, "png must hold at most %d pixels together, "
+                        + "got %d by png[%d]", MAX_PIXELS, pixels, i);
+                images.add(img);
             }
             Calls.stopWhenCancelled().check("feature extraction");
             FeatureExtractor.Extracted x = extractor.extract(images);
