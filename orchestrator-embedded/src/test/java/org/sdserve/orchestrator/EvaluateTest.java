@@ -33,6 +33,7 @@ import org.sdserve.eval.metrics.InceptionScore;
 import org.sdserve.eval.metrics.Kid;
 import org.sdserve.eval.metrics.PrecisionRecall;
 import org.sdserve.orchestrator.core.Caller;
+import org.sdserve.orchestrator.core.Evaluator;
 import org.sdserve.orchestrator.embedded.EmbeddedStages;
 import org.sdserve.orchestrator.grpc.StageClients;
 import org.sdserve.proto.v1.DiffusionGrpc;
@@ -260,6 +261,71 @@ class EvaluateTest {
             assertTrue(e.getStatus().getDescription().contains("ships no reference features to compare with"),
                     e.getStatus().getDescription());
             assertEquals(0, o.engine.list(Caller.ANONYMOUS, 1000).finished(), "no job ran");
+        }
+    }
+
+    /**
+     * A run whose caller's quota is taken by the caller's own job waits for it, then completes; one whose reference
+     * set is too small for k = 3 neighbours is refused before any job.
+     */
+    @Test
+    void aRunWaitsForItsCallersQuotaAndATinyReferenceSetIsRefused(@TempDir Path dir) throws Exception {
+        Caller one = new Caller("one-job", 1, false);
+        Evaluator evaluator = new Evaluator(orchestrator.engine, 1, 2048);
+        try {
+            var own = new java.util.concurrent.CompletableFuture<Throwable>();
+            orchestrator.engine.submit(GenerateRequest.newBuilder().setPrompt("a red circle").setSteps(60).build(),
+                    null, new org.sdserve.orchestrator.core.JobSubscriber() {
+                        @Override
+                        public boolean ready() {
+                            return true;
+                        }
+
+                        @Override
+                        public void event(long seq, org.sdserve.orchestrator.core.JobEvent event) {
+                        }
+
+                        @Override
+                        public void end(Throwable failure) {
+                            own.complete(failure);
+                        }
+                    }, one);
+            var result = new java.util.concurrent.CompletableFuture<EvaluationResult>();
+            evaluator.start(EvaluateRequest.newBuilder().setImages(16).setSteps(2).build(), null, one,
+                    new Evaluator.Observer() {
+                        @Override
+                        public void progress(org.sdserve.proto.v1.EvaluationProgress p) {
+                            assertTrue(own.isDone(), "no image before the caller's own job ended");
+                        }
+
+                        @Override
+                        public void result(EvaluationResult r) {
+                            result.complete(r);
+                        }
+
+                        @Override
+                        public void failed(Throwable t) {
+                            result.completeExceptionally(t);
+                        }
+                    });
+            assertEquals(16, result.get(2, TimeUnit.MINUTES).getResolved().getImages());
+            assertEquals(null, own.get(), "the caller's own job completed");
+        } finally {
+            evaluator.close();
+        }
+
+        Files.copy(EXTRACTOR.resolve("model.onnx"), dir.resolve("model.onnx"));
+        Files.writeString(dir.resolve("config.json"), Files.readString(EXTRACTOR.resolve("config.json")));
+        Files.write(dir.resolve("reference_features.npy"), org.sdserve.common.tensor.Npy.of(
+                org.sdserve.common.tensor.TensorCodec.encode(new org.sdserve.common.tensor.FloatTensor(
+                        new long[] {3, 64}, new float[3 * 64]))));
+        try (EmbeddedStages tiny = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU,
+                TorchGenerator.Kernel.AVX2, BatchSettings.DEFAULT, dir, 64 << 20, StageClients.Timeouts.DEFAULT);
+             InProcessOrchestrator o = InProcessOrchestrator.start(tiny.clients(), 0, 2)) {
+            StatusRuntimeException e = refused(o);
+            assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+            assertTrue(e.getStatus().getDescription().contains("has 3 reference features, fewer than the 4 the "
+                    + "measures need"), e.getStatus().getDescription());
         }
     }
 

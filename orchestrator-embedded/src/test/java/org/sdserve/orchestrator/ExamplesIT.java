@@ -48,7 +48,9 @@ class ExamplesIT {
 
     @BeforeAll
     static void start() {
-        server = LocalCluster.startEmbedded(ROOT, DemoModel.path(), Path.of("target", "it-logs"), Map.of());
+        server = LocalCluster.startEmbedded(ROOT, DemoModel.path(), Path.of("target", "it-logs"),
+                Map.of("SD_ORCHESTRATOR_EXTRACTOR_DIR", ROOT.resolve("models/scene-features").toAbsolutePath()
+                        .toString()));
         grpc = NettyChannelBuilder.forAddress("localhost", server.orchestrator().port()).usePlaintext()
                 .maxInboundMessageSize(64 << 20).build();
         Iterator<GenerateEvent> events = DiffusionGrpc.newBlockingStub(grpc).withDeadlineAfter(60, TimeUnit.SECONDS)
@@ -73,6 +75,11 @@ class ExamplesIT {
 
     /** Runs a client; its output goes to the test report. */
     private static void run(Path dir, List<String> command) throws Exception {
+        run(dir, command, 0);
+    }
+
+    /** Runs a client that should exit with {@code status}; returns its output. */
+    private static String run(Path dir, List<String> command, int status) throws Exception {
         Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
         StringBuilder out = new StringBuilder();
         try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
@@ -82,7 +89,8 @@ class ExamplesIT {
             });
         }
         assertTrue(p.waitFor(2, TimeUnit.MINUTES), "did not finish: " + command);
-        assertEquals(0, p.exitValue(), command + " failed:\n" + out);
+        assertEquals(status, p.exitValue(), command + " exited so:\n" + out);
+        return out.toString();
     }
 
     private static void require(String missing) {
@@ -109,6 +117,25 @@ class ExamplesIT {
         run(ROOT.resolve("examples/python"), List.of("./generate.sh", PROMPT, "--seed", "21", "--steps", "20",
                 "--target", "localhost:" + server.orchestrator().port(), "--out", out.toString()));
         assertArrayEquals(expected, Files.readAllBytes(out));
+    }
+
+    /** The Python quality gate: Evaluate's figures, passing under a loose bound and failing (3) under a tight one. */
+    @Test
+    void thePythonQualityGatePassesAndFailsOnFid() throws Exception {
+        require(!runs("/usr/bin/python3", "-c", "import grpc, google.protobuf") ? "apt-get install python3-grpcio "
+                + "python3-protobuf" : !runs("protoc", "--version") ? "apt-get install protobuf-compiler" : null);
+        List<String> gate = List.of("./evaluate.sh", "--images", "16", "--steps", "4", "--target",
+                "localhost:" + server.orchestrator().port(), "--max-fid");
+        String passed = run(ROOT.resolve("examples/python"), concat(gate, "10000"), 0);
+        assertTrue(passed.contains("quality gate passed: FID ") && passed.contains("precision "), passed);
+        String failed = run(ROOT.resolve("examples/python"), concat(gate, "0.001"), 3);
+        assertTrue(failed.contains("quality gate failed: FID "), failed);
+    }
+
+    private static List<String> concat(List<String> list, String last) {
+        List<String> out = new java.util.ArrayList<>(list);
+        out.add(last);
+        return out;
     }
 
     @Test

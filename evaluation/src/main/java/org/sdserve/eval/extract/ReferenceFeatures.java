@@ -25,6 +25,8 @@ public final class ReferenceFeatures {
     /** Images per extractor call. */
     static final int BATCH = 64;
     public static final String FILE = "reference_features.npy";
+    /** Fewest images of a set: more than precision and recall's k = 3 neighbours. */
+    public static final int MIN_IMAGES = 4;
 
     private ReferenceFeatures() {
     }
@@ -38,8 +40,9 @@ public final class ReferenceFeatures {
      */
     public static int write(Path extractorDir, List<Path> images, ExecutionOptions opts, IntConsumer progress)
             throws IOException {
-        if (images.size() < 2) {
-            throw new IllegalArgumentException("a reference set needs at least 2 images, got " + images.size());
+        if (images.size() < MIN_IMAGES) {
+            throw new IllegalArgumentException("a reference set needs at least " + MIN_IMAGES + " images (precision "
+                    + "and recall take each vector's 3 nearest neighbours), got " + images.size());
         }
         List<double[]> features = new ArrayList<>(images.size());
         try (FeatureExtractor extractor = FeatureExtractor.load(extractorDir, opts)) {

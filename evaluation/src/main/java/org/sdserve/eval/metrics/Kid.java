@@ -14,12 +14,22 @@ public final class Kid {
     }
 
     public static double of(Features a, Features b) {
+        return of(a, selfTerm(a), b);
+    }
+
+    /** The mean kernel value over distinct pairs of one set: a's M^2 part, computed once per reference set. */
+    public static double selfTerm(Features a) {
+        return kernelSum(a.rows(), a.rows(), a.dimension(), true) / ((double) a.count() * (a.count() - 1));
+    }
+
+    /** The same with {@code a}'s self term already known ({@link #selfTerm(Features)}). */
+    public static double of(Features a, double aSelfTerm, Features b) {
         if (a.dimension() != b.dimension()) {
             throw new IllegalArgumentException("feature dimensions differ: " + a.dimension() + " and "
                     + b.dimension());
         }
         int d = a.dimension();
-        double xx = kernelSum(a.rows(), a.rows(), d, true) / ((double) a.count() * (a.count() - 1));
+        double xx = aSelfTerm;
         double yy = kernelSum(b.rows(), b.rows(), d, true) / ((double) b.count() * (b.count() - 1));
         double cross = kernelSum(a.rows(), b.rows(), d, false);
         return xx + yy - 2 * cross / ((double) a.count() * b.count());

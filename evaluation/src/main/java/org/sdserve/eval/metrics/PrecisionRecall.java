@@ -21,6 +21,14 @@ public final class PrecisionRecall {
     }
 
     public static Result of(Features real, Features generated, int k) {
+        return of(real, radii(real, k), generated, k);
+    }
+
+    /**
+     * The same with the real set's radii already known ({@link #radii(Features, int)}: its M^2 part, which a
+     * service computes once per reference set rather than per evaluation).
+     */
+    public static Result of(Features real, double[] realRadii, Features generated, int k) {
         if (real.dimension() != generated.dimension()) {
             throw new IllegalArgumentException("feature dimensions differ: " + real.dimension() + " and "
                     + generated.dimension());
@@ -29,7 +37,9 @@ public final class PrecisionRecall {
             throw new IllegalArgumentException("k must be in [1, " + (Math.min(real.count(), generated.count()) - 1)
                     + "], got " + k);
         }
-        double[] realRadii = radii(real.rows(), k);
+        if (realRadii.length != real.count()) {
+            throw new IllegalArgumentException(realRadii.length + " radii for " + real.count() + " real vectors");
+        }
         double[] generatedRadii = radii(generated.rows(), k);
         return new Result(coverage(generated.rows(), real.rows(), realRadii),
                 coverage(real.rows(), generated.rows(), generatedRadii));
@@ -67,6 +77,14 @@ public final class PrecisionRecall {
     /** Rows [from, to) of {@code m}. */
     static DMatrixRMaj rows(DMatrixRMaj m, int from, int to) {
         return CommonOps_DDRM.extract(m, from, to, 0, m.numCols);
+    }
+
+    /** Each vector's squared distance to its k-th nearest neighbour in the set: the radii of its manifold's balls. */
+    public static double[] radii(Features set, int k) {
+        if (k < 1 || k >= set.count()) {
+            throw new IllegalArgumentException("k must be in [1, " + (set.count() - 1) + "], got " + k);
+        }
+        return radii(set.rows(), k);
     }
 
     /** Each vector's distance to its k-th nearest neighbour in the set (index k of its sorted row: 0 is itself). */

@@ -49,8 +49,9 @@ final class ReferenceFeaturesCommand {
             if (images == null || extractor == null) {
                 throw new IllegalArgumentException("IMAGES_DIR and --extractor DIR are required");
             }
-            if (limit < 2) {
-                throw new IllegalArgumentException("--limit must be at least 2, got " + limit);
+            if (limit < ReferenceFeatures.MIN_IMAGES) {
+                throw new IllegalArgumentException("--limit must be at least " + ReferenceFeatures.MIN_IMAGES
+                        + ", got " + limit);
             }
             if (!Files.isDirectory(images)) {
                 throw new IllegalArgumentException(images + " is not a directory");

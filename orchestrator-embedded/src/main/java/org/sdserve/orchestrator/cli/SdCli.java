@@ -105,7 +105,7 @@ public final class SdCli {
         return channel;
     }
 
-    /** Most images of an evaluation on the embedded stack: the measures' n x n matrices take 512 MiB at this many. */
+    /** Most images of an evaluation on the embedded stack (the measures hold their features and 256-row blocks). */
     static final int MAX_EVALUATION_IMAGES = 8192;
 
     private static com.google.protobuf.ByteString readFile(String path) {

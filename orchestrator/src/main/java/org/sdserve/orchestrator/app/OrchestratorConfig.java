@@ -102,7 +102,7 @@ public interface OrchestratorConfig extends StageSettings {
     /**
      * Most images per Evaluate run. A run holds its images' features and the reference set's as doubles (2 x 8 x
      * 2048 x 2048 bytes, 64 MiB, at 2048 Inception images against as many real ones) and distance blocks of 256 rows;
-     * the measures' time grows as n x the reference count.
+     * the measures' time grows as n x the reference count (and its square once, on the first run against a set).
      */
     @WithDefault("2048")
     int maxEvaluationImages();

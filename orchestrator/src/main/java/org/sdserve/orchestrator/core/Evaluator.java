@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -58,8 +59,15 @@ public final class Evaluator implements AutoCloseable {
     static final int EXTRACT_BATCH = 64;
     static final long EXTRACT_PIXELS = 64L * 512 * 512;
     private static final int IS_SPLITS = 10;
-    /** Most reference values (rows x dimension) a run holds, as doubles: 512 MiB (30,000 x 2048 fits). */
+    /**
+     * Most reference values (rows x dimension) a run takes: 30,000 x 2048 fits. They are held as doubles (512 MiB),
+     * copied once into the measures' matrix while being read (1 GiB at the peak).
+     */
     static final long MAX_REFERENCE_VALUES = 64L << 20;
+    /** Precision and recall's k nearest neighbours need more than k vectors on each side. */
+    static final int MIN_REFERENCE = PrecisionRecall.DEFAULT_K + 1;
+    /** How long a run waits for the queue or the caller's quota when none of its jobs is in flight. */
+    private static final long ADMISSION_WAIT_NANOS = TimeUnit.SECONDS.toNanos(30);
 
     /** What a run tells its caller: progress as images are done, then its result or why it failed. */
     public interface Observer {
@@ -80,6 +88,9 @@ public final class Evaluator implements AutoCloseable {
     private final int maxRuns;
     private final int maxImages;
     private final Map<RunImpl, Boolean> runs = new ConcurrentHashMap<>();
+    private volatile boolean closed;
+    /** The last reference set measured against, with its own part of the measures (M^2 of the work). */
+    private volatile Reference cached;
     private final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "evaluation-deadlines");
         t.setDaemon(true);
@@ -87,8 +98,8 @@ public final class Evaluator implements AutoCloseable {
     });
 
     /**
-     * @param maxRuns   runs at once (each holds its images' features, and the measures' n x n matrices at the end)
-     * @param maxImages most images per run: the measures' memory grows as its square (8 * n^2 bytes per matrix)
+     * @param maxRuns   runs at once (each holds its images' and the reference set's features)
+     * @param maxImages most images per run (the measures hold n feature vectors, and distance blocks of 256 rows)
      */
     public Evaluator(JobEngine engine, int maxRuns, int maxImages) {
         if (maxRuns < 1 || maxImages < MIN_IMAGES) {
@@ -113,7 +124,11 @@ public final class Evaluator implements AutoCloseable {
                 images);
         int maxPerJob = engine.limits().maxImages();
         if (b.getImagesPerJob() == 0) {
-            b.setImagesPerJob(Math.min(DEFAULT_IMAGES_PER_JOB, maxPerJob));
+            // 8, or as many as the server's max-pixels lets a job of this size hold
+            long w = b.getWidth() != 0 ? Integer.toUnsignedLong(b.getWidth()) : engine.model().getDefaultWidth();
+            long h = b.getHeight() != 0 ? Integer.toUnsignedLong(b.getHeight()) : engine.model().getDefaultHeight();
+            long fit = w * h > 0 ? engine.limits().maxPixels() / (w * h) : DEFAULT_IMAGES_PER_JOB;
+            b.setImagesPerJob((int) Math.max(1, Math.min(Math.min(DEFAULT_IMAGES_PER_JOB, maxPerJob), fit)));
         }
         long perJob = Integer.toUnsignedLong(b.getImagesPerJob());
         InvalidRequestException.require(perJob >= 1 && perJob <= maxPerJob,
@@ -139,21 +154,68 @@ public final class Evaluator implements AutoCloseable {
      * @param deadline the caller's, for the run's jobs and stage calls; null = none
      */
     public Run start(EvaluateRequest request, Deadline deadline, Caller caller, Observer observer) {
+        if (closed) {
+            throw shuttingDown();
+        }
         EvaluateRequest resolved = resolve(request);
         List<GenerateRequest> jobs = jobs(resolved);
         for (int i = 0; i < jobs.size() && i < Math.max(resolved.getPromptsCount(), DemoScenes.COUNT); i++) {
-            engine.resolve(jobs.get(i)); // each distinct prompt once; the rest differ only in seed and count
+            try {
+                engine.resolve(jobs.get(i)); // each distinct prompt once; the rest differ only in seed and count
+            } catch (InvalidRequestException e) {
+                throw new InvalidRequestException("job " + i + " of the evaluation (" + (resolved.getPromptsCount()
+                        == 0 ? "demo prompt " + i : "prompts[" + (i % resolved.getPromptsCount()) + "]") + ", "
+                        + jobs.get(i).getNumImages() + " images, from images_per_job): " + e.getMessage());
+            }
         }
+        ExtractorDescription extractor = engine.stages().describeExtractor(); // FAILED_PRECONDITION without one
+        checkReference(extractor);
         if (!slots.tryAcquire()) {
             throw Status.RESOURCE_EXHAUSTED.withDescription(maxRuns + " evaluation(s) running, the most at once "
                     + "(sd.orchestrator.max-evaluations); retry when one ends").asRuntimeException();
         }
-        RunImpl run = new RunImpl(resolved, jobs, caller, observer, deadline);
-        runs.put(run, Boolean.TRUE);
-        Thread t = new Thread(run::runInContext, "evaluation");
-        t.setDaemon(true);
-        t.start();
-        return run;
+        try {
+            RunImpl run = new RunImpl(resolved, jobs, extractor, caller, observer, deadline);
+            runs.put(run, Boolean.TRUE);
+            Thread t = new Thread(run::runInContext, "evaluation");
+            t.setDaemon(true);
+            t.start();
+            return run;
+        } catch (RuntimeException | Error e) {
+            slots.release();
+            throw e;
+        }
+    }
+
+    private static StatusRuntimeException shuttingDown() {
+        return Status.UNAVAILABLE.withDescription("the orchestrator is shutting down; retry on another replica")
+                .asRuntimeException();
+    }
+
+    /** A reference set the measures can use, as its description tells: FAILED_PRECONDITION otherwise. */
+    private static void checkReference(ExtractorDescription extractor) {
+        long count = Integer.toUnsignedLong(extractor.getReferenceCount());
+        long dimension = Integer.toUnsignedLong(extractor.getDimension());
+        if (count < MIN_REFERENCE) {
+            throw Status.FAILED_PRECONDITION.withDescription("the feature extractor " + extractor.getName()
+                    + (count == 0 ? " ships no reference features to compare with"
+                    : " has " + count + " reference features, fewer than the " + MIN_REFERENCE + " the measures need")
+                    + " (its config.json's reference_features; sd reference-features makes them)")
+                    .asRuntimeException();
+        }
+        if (dimension < 1 || count * dimension > MAX_REFERENCE_VALUES) {
+            throw Status.FAILED_PRECONDITION.withDescription("the feature extractor " + extractor.getName()
+                    + "'s reference set of " + count + " x " + dimension + " features is more than an evaluation "
+                    + "holds (" + MAX_REFERENCE_VALUES + " values)").asRuntimeException();
+        }
+    }
+
+    /** A reference set and its own terms of the measures: its manifold's radii, KID's mean kernel within it. */
+    private record Reference(String extractor, int count, int dimension, Features features, double[] radii,
+                             double kidSelf) {
+        boolean describes(ExtractorDescription d) {
+            return extractor.equals(d.getName()) && count == d.getReferenceCount() && dimension == d.getDimension();
+        }
     }
 
     /** The run's jobs: job j has images_per_job images (the last the rest), seeds from seed + j * images_per_job. */
@@ -171,11 +233,12 @@ public final class Evaluator implements AutoCloseable {
         return jobs;
     }
 
-    /** Cancels every run. */
+    /** Refuses new runs and stops every running one with UNAVAILABLE (its client may retry on another replica). */
     @Override
     public void close() {
+        closed = true;
         for (RunImpl r : runs.keySet()) {
-            r.cancel();
+            r.context.cancel(shuttingDown());
         }
         timers.shutdown();
     }
@@ -187,6 +250,7 @@ public final class Evaluator implements AutoCloseable {
     private final class RunImpl implements Run {
         private final EvaluateRequest request;
         private final List<GenerateRequest> jobs;
+        private final ExtractorDescription extractor;
         private final Caller caller;
         private final Observer observer;
         private final Deadline deadline;
@@ -195,10 +259,11 @@ public final class Evaluator implements AutoCloseable {
         private final Map<Integer, String> inFlight = new ConcurrentHashMap<>(); // job index -> id, once accepted
         private final long t0 = System.nanoTime();
 
-        RunImpl(EvaluateRequest request, List<GenerateRequest> jobs, Caller caller, Observer observer,
-                Deadline deadline) {
+        RunImpl(EvaluateRequest request, List<GenerateRequest> jobs, ExtractorDescription extractor, Caller caller,
+                Observer observer, Deadline deadline) {
             this.request = request;
             this.jobs = jobs;
+            this.extractor = extractor;
             this.caller = caller;
             this.observer = observer;
             this.deadline = deadline;
@@ -241,8 +306,7 @@ public final class Evaluator implements AutoCloseable {
         }
 
         private EvaluationResult evaluate() throws InterruptedException {
-            ExtractorDescription extractor = engine.stages().describeExtractor();
-            Features reference = reference(extractor);
+            Reference reference = reference();
             double[][][] features = new double[jobs.size()][][];
             double[][][] logits = new double[jobs.size()][][];
             boolean judged = request.getPromptsCount() == 0;
@@ -251,10 +315,22 @@ public final class Evaluator implements AutoCloseable {
             int next = 0;
             int running = 0;
             int imagesDone = 0;
+            long waitingSince = System.nanoTime();
             while (next < jobs.size() || running > 0) {
                 while (next < jobs.size() && running < inFlightLimit) {
-                    submit(next++);
+                    try {
+                        submit(next);
+                    } catch (StatusRuntimeException e) {
+                        // the queue is full, or the caller's own jobs take its quota: wait for a slot
+                        boolean waitMore = running > 0 || System.nanoTime() - waitingSince < ADMISSION_WAIT_NANOS;
+                        if (e.getStatus().getCode() != Status.Code.RESOURCE_EXHAUSTED || !waitMore) {
+                            throw e;
+                        }
+                        break;
+                    }
+                    next++;
                     running++;
+                    waitingSince = System.nanoTime();
                 }
                 Done d = done.poll(200, TimeUnit.MILLISECONDS);
                 if (context.isCancelled()) {
@@ -276,6 +352,12 @@ public final class Evaluator implements AutoCloseable {
                     ExtractResponse x = engine.stages().extractFeatures(ExtractRequest.newBuilder().addAllPng(part)
                             .build());
                     double[][] f = TensorCodec.decode(x.getFeatures(), "features").rows();
+                    if (f.length != part.size() || f[0].length != reference.dimension()) {
+                        throw Status.FAILED_PRECONDITION.withDescription("the feature extractor gave " + f.length
+                                + " x " + (f.length == 0 ? 0 : f[0].length) + " features for " + part.size()
+                                + " images; its reference features have " + reference.dimension() + " dimensions")
+                                .asRuntimeException();
+                    }
                     double[][] l = x.hasLogits() ? TensorCodec.decode(x.getLogits(), "logits").rows() : null;
                     for (int i = 0; i < part.size(); i++) {
                         features[d.index()][from + i] = f[i];
@@ -293,6 +375,9 @@ public final class Evaluator implements AutoCloseable {
                     }
                 }
                 imagesDone += d.pngs().size();
+                if (imagesDone == 0) {
+                    continue;
+                }
                 long elapsedMs = (System.nanoTime() - t0) / 1_000_000;
                 observer.progress(EvaluationProgress.newBuilder().setImagesDone(imagesDone)
                         .setImagesTotal(request.getImages()).setElapsedMs(elapsedMs)
@@ -301,24 +386,21 @@ public final class Evaluator implements AutoCloseable {
             observer.progress(EvaluationProgress.newBuilder().setImagesDone(imagesDone)
                     .setImagesTotal(request.getImages()).setElapsedMs((System.nanoTime() - t0) / 1_000_000)
                     .setMeasuring(true).build());
-            return measure(reference, extractor, features, logits, judged ? adherence : null);
+            return measure(reference, features, logits, judged ? adherence : null);
         }
 
-        /** The extractor's reference set, as its stream of chunks gives it, checked against its description. */
-        private Features reference(ExtractorDescription extractor) {
-            long count = Integer.toUnsignedLong(extractor.getReferenceCount());
-            long dimension = Integer.toUnsignedLong(extractor.getDimension());
-            if (count < 2) {
-                throw Status.FAILED_PRECONDITION.withDescription("the feature extractor " + extractor.getName()
-                        + " ships no reference features to compare with (its config.json's reference_features; "
-                        + "sd reference-features makes them)").asRuntimeException();
+        /**
+         * The extractor's reference set and its own terms: the cached ones when the extractor still describes them,
+         * else read from its stream of chunks and computed (the M^2 part of the measures, once per reference set).
+         */
+        private Reference reference() {
+            Reference c = cached;
+            if (c != null && c.describes(extractor)) {
+                return c;
             }
-            if (dimension < 1 || count * dimension > MAX_REFERENCE_VALUES) {
-                throw Status.FAILED_PRECONDITION.withDescription("the feature extractor " + extractor.getName()
-                        + "'s reference set of " + count + " x " + dimension + " features is more than an evaluation "
-                        + "holds (" + MAX_REFERENCE_VALUES + " values)").asRuntimeException();
-            }
-            double[][] rows = new double[(int) count][];
+            int count = extractor.getReferenceCount();
+            int dimension = extractor.getDimension();
+            double[][] rows = new double[count][];
             int at = 0;
             for (Iterator<ReferenceFeaturesChunk> it = engine.stages().referenceFeatures(); it.hasNext(); ) {
                 FloatTensor chunk = TensorCodec.decode(it.next().getFeatures(), "reference features");
@@ -334,11 +416,17 @@ public final class Evaluator implements AutoCloseable {
                 throw Status.FAILED_PRECONDITION.withDescription("the feature extractor sent " + at + " of its "
                         + count + " reference features").asRuntimeException();
             }
-            return Features.of(rows);
+            Features features = Features.of(rows);
+            rows = null; // (the matrix holds them now)
+            c = new Reference(extractor.getName(), count, dimension, features,
+                    PrecisionRecall.radii(features, PrecisionRecall.DEFAULT_K), Kid.selfTerm(features));
+            cached = c;
+            return c;
         }
 
-        private EvaluationResult measure(Features reference, ExtractorDescription extractor, double[][][] perJob,
-                                         double[][][] perJobLogits, int[] adherence) {
+        private EvaluationResult measure(Reference ref, double[][][] perJob, double[][][] perJobLogits,
+                                         int[] adherence) {
+            Features reference = ref.features();
             List<double[]> f = new ArrayList<>();
             List<double[]> l = new ArrayList<>();
             for (int j = 0; j < perJob.length; j++) {
@@ -350,15 +438,15 @@ public final class Evaluator implements AutoCloseable {
                 }
             }
             Features generated = Features.of(f.toArray(double[][]::new));
-            if (generated.dimension() != reference.dimension()) {
-                throw Status.FAILED_PRECONDITION.withDescription("the extractor's features have "
-                        + generated.dimension() + " dimensions but its reference features " + reference.dimension())
-                        .asRuntimeException();
-            }
-            PrecisionRecall.Result pr = PrecisionRecall.of(reference, generated, PrecisionRecall.DEFAULT_K);
-            EvaluationResult.Builder b = EvaluationResult.newBuilder().setResolved(request)
-                    .setExtractor(extractor.getName()).setReferenceImages(reference.count())
-                    .setFid(Fid.distance(reference, generated)).setKid(Kid.of(reference, generated))
+            double fid = Fid.distance(reference, generated);
+            checkStillWanted();
+            double kid = Kid.of(reference, ref.kidSelf(), generated);
+            checkStillWanted();
+            PrecisionRecall.Result pr = PrecisionRecall.of(reference, ref.radii(), generated,
+                    PrecisionRecall.DEFAULT_K);
+            // (the prompts are not echoed: up to 1000 of them, the client's own)
+            EvaluationResult.Builder b = EvaluationResult.newBuilder().setResolved(request.toBuilder().clearPrompts())
+                    .setExtractor(extractor.getName()).setReferenceImages(reference.count()).setFid(fid).setKid(kid)
                     .setPrecision(pr.precision()).setRecall(pr.recall());
             if (l.size() == f.size()) {
                 InceptionScore.Score is = InceptionScore.ofLogits(l.toArray(double[][]::new), IS_SPLITS);
@@ -370,6 +458,13 @@ public final class Evaluator implements AutoCloseable {
                         .setBackground(adherence[1] / n).setShape(adherence[2] / n).setSize(adherence[3] / n));
             }
             return b.setTotalMs((System.nanoTime() - t0) / 1_000_000).build();
+        }
+
+        /** Between the measures: a cancelled run (or one past its deadline) stops here. */
+        private void checkStillWanted() {
+            if (context.isCancelled()) {
+                throw Status.CANCELLED.withDescription("the evaluation was cancelled").asRuntimeException();
+            }
         }
 
         private void submit(int index) {

@@ -106,8 +106,20 @@ public final class StageClients implements Stages, AutoCloseable {
     /** One replica's stream of the reference set (no failover mid-stream: the evaluation fails with its status). */
     @Override
     public Iterator<ReferenceFeaturesChunk> referenceFeatures() {
-        return FeaturesGrpc.newBlockingStub(vae.next()).withDeadlineAfter(timeouts.decode().toMillis(),
-                TimeUnit.MILLISECONDS).referenceFeatures(ReferenceFeaturesRequest.getDefaultInstance());
+        Iterator<ReferenceFeaturesChunk> chunks = FeaturesGrpc.newBlockingStub(vae.next())
+                .withDeadlineAfter(timeouts.decode().toMillis(), TimeUnit.MILLISECONDS)
+                .referenceFeatures(ReferenceFeaturesRequest.getDefaultInstance());
+        return new Iterator<>() { // (a replica without the service answers when the stream is first read)
+            @Override
+            public boolean hasNext() {
+                return withExtractor(chunks::hasNext);
+            }
+
+            @Override
+            public ReferenceFeaturesChunk next() {
+                return withExtractor(chunks::next);
+            }
+        };
     }
 
     /** A Features call; a VAE replica without the service (no extractor configured) is a precondition to fix. */

@@ -29,7 +29,10 @@ public final class FeaturesService extends FeaturesGrpc.FeaturesImplBase {
     public static final int MAX_IMAGES = 64;
     /** Largest side of an image to embed (the orchestrator's max-side default). */
     public static final int MAX_SIDE = 2048;
-    /** Most pixels per call, all images together (64 of 512 x 512): bounds a call's decoded images to 48 MiB. */
+    /**
+     * Most pixels per call, all images together (64 of 512 x 512): a call's decoded images take at most 48 MiB
+     * (and one image more, the one found to exceed it).
+     */
     public static final long MAX_PIXELS = 64L * 512 * 512;
     private final FeatureExtractor extractor;
     private final int chunkBytes;
