@@ -96,7 +96,7 @@ public class EvaluationsResource {
         static Result of(EvaluationResult r) {
             EvaluateRequest q = r.getResolved();
             return new Result(new Resolved(q.getImages(), q.getSteps(), q.getScheduler(), q.getGuidanceScale(),
-                    q.getSeed(), q.getPromptsCount(), q.getImagesPerJob(), q.getWidth(), q.getHeight()),
+                    q.getSeed(), q.getImagesPerJob(), q.getWidth(), q.getHeight()),
                     r.getExtractor(), r.getReferenceImages(), r.getFid(), r.getKid(), r.getPrecision(), r.getRecall(),
                     r.hasInceptionScore() ? r.getInceptionScore() : null,
                     r.hasInceptionScore() ? r.getInceptionScoreStd() : null,
@@ -106,9 +106,9 @@ public class EvaluationsResource {
     }
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-    @Schema(name = "EvaluationResolved", description = "0 for width and height: the model's default size; prompts: "
-            + "how many were given (0 = the demo prompt set)")
-    public record Resolved(int images, int steps, String scheduler, float guidanceScale, long seed, int prompts,
+    @Schema(name = "EvaluationResolved", description = "0 for width and height: the model's default size; the "
+            + "prompts are not echoed")
+    public record Resolved(int images, int steps, String scheduler, float guidanceScale, long seed,
                            int imagesPerJob, int width, int height) {
     }
 
