@@ -329,6 +329,119 @@ class EvaluateTest {
         }
     }
 
+    /**
+     * The reference set is read from the VAE stage once: a second run against the same extractor uses the kept set
+     * and its own terms, and gives the same figures (the stages here count their ReferenceFeatures calls).
+     */
+    @Test
+    void theReferenceSetIsReadOnceAndKeptForTheNextRun() {
+        java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+        org.sdserve.orchestrator.core.Stages real = stages.clients();
+        org.sdserve.orchestrator.core.Stages counting = new org.sdserve.orchestrator.core.Stages() {
+            @Override
+            public org.sdserve.proto.v1.ModelDescription description() {
+                return real.description();
+            }
+
+            @Override
+            public org.sdserve.proto.v1.EncodeResponse encode(org.sdserve.proto.v1.EncodeRequest r) {
+                return real.encode(r);
+            }
+
+            @Override
+            public Iterator<org.sdserve.proto.v1.DenoiseEvent> denoise(org.sdserve.proto.v1.DenoiseRequest r) {
+                return real.denoise(r);
+            }
+
+            @Override
+            public org.sdserve.proto.v1.DecodeResponse decode(org.sdserve.proto.v1.DecodeRequest r) {
+                return real.decode(r);
+            }
+
+            @Override
+            public org.sdserve.proto.v1.VaeEncodeResponse encodeImage(org.sdserve.proto.v1.VaeEncodeRequest r) {
+                return real.encodeImage(r);
+            }
+
+            @Override
+            public org.sdserve.proto.v1.ExtractResponse extractFeatures(ExtractRequest r) {
+                return real.extractFeatures(r);
+            }
+
+            @Override
+            public org.sdserve.proto.v1.ExtractorDescription describeExtractor() {
+                return real.describeExtractor();
+            }
+
+            @Override
+            public Iterator<org.sdserve.proto.v1.ReferenceFeaturesChunk> referenceFeatures() {
+                reads.incrementAndGet();
+                return real.referenceFeatures();
+            }
+        };
+        try (InProcessOrchestrator o = InProcessOrchestrator.start(counting, 0, 4)) {
+            EvaluateRequest request = EvaluateRequest.newBuilder().setImages(16).setSteps(3).build();
+            EvaluationResult first = null;
+            EvaluationResult second = null;
+            for (int run = 0; run < 2; run++) {
+                EvaluationResult r = null;
+                for (Iterator<EvaluateEvent> it = DiffusionGrpc.newBlockingStub(o.channel).evaluate(request);
+                     it.hasNext(); ) {
+                    EvaluateEvent e = it.next();
+                    if (e.hasResult()) {
+                        r = e.getResult();
+                    }
+                }
+                if (run == 0) {
+                    first = r;
+                } else {
+                    second = r;
+                }
+            }
+            assertEquals(1, reads.get(), "one read of the reference set for two runs");
+            assertEquals(first.toBuilder().clearTotalMs().build(), second.toBuilder().clearTotalMs().build());
+        }
+    }
+
+    /** At shutdown a running run ends UNAVAILABLE (its client may retry elsewhere), and new ones are refused so. */
+    @Test
+    void aShutDownEvaluatorEndsItsRunsUnavailable() throws Exception {
+        Evaluator evaluator = new Evaluator(orchestrator.engine, 1, 2048);
+        var failure = new java.util.concurrent.CompletableFuture<Throwable>();
+        var started = new java.util.concurrent.CountDownLatch(1);
+        evaluator.start(EvaluateRequest.newBuilder().setImages(512).build(), null, Caller.ANONYMOUS,
+                new Evaluator.Observer() {
+                    @Override
+                    public void progress(org.sdserve.proto.v1.EvaluationProgress p) {
+                        started.countDown();
+                    }
+
+                    @Override
+                    public void result(EvaluationResult r) {
+                        failure.complete(null);
+                    }
+
+                    @Override
+                    public void failed(Throwable t) {
+                        failure.complete(t);
+                    }
+                });
+        assertTrue(started.await(60, TimeUnit.SECONDS), "the run got going");
+        evaluator.close();
+        Status ended = Status.fromThrowable(failure.get(30, TimeUnit.SECONDS));
+        assertEquals(Status.Code.UNAVAILABLE, ended.getCode());
+        assertTrue(ended.getDescription().contains("shutting down"), ended.getDescription());
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> evaluator.start(
+                EvaluateRequest.getDefaultInstance(), null, Caller.ANONYMOUS, null));
+        assertEquals(Status.Code.UNAVAILABLE, refused.getStatus().getCode());
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (orchestrator.engine.runningCount() + orchestrator.engine.waitingCount() > 0
+                && System.nanoTime() < until) {
+            Thread.sleep(20);
+        }
+        assertEquals(0, orchestrator.engine.runningCount() + orchestrator.engine.waitingCount(), "its jobs stopped");
+    }
+
     @Test
     void theFeaturesServiceRefusesWhatItCannotEmbed() {
         var channel = InProcessChannelBuilder.forName(stages.serverName("vae")).build();
