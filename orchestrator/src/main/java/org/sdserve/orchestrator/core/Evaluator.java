@@ -276,16 +276,17 @@ public final class Evaluator implements AutoCloseable {
             context.cancel(Status.CANCELLED.withDescription("the evaluation was cancelled").asRuntimeException());
         }
 
+        /** Runs, frees its jobs and its slot, then tells its end: a client that heard it may start another run. */
         void runInContext() {
+            EvaluationResult result = null;
+            Throwable failure = null;
             try {
-                EvaluationResult result = context.call(this::evaluate);
-                observer.result(result);
+                result = context.call(this::evaluate);
             } catch (Throwable t) {
                 // cancelled or past its deadline: say so, rather than what the stop broke
-                Throwable failure = context.isCancelled() ? cause() : t;
+                failure = context.isCancelled() ? cause() : t;
                 LOG.log(System.Logger.Level.INFO, "evaluation of {0} images failed: {1}", request.getImages(),
                         failure.getMessage());
-                observer.failed(failure);
             } finally {
                 for (String id : inFlight.values()) {
                     cancelJob(id);
@@ -293,6 +294,11 @@ public final class Evaluator implements AutoCloseable {
                 context.cancel(null);
                 runs.remove(this);
                 slots.release();
+            }
+            if (failure == null) {
+                observer.result(result);
+            } else {
+                observer.failed(failure);
             }
         }
 
