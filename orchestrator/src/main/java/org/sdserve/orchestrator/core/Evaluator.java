@@ -211,10 +211,9 @@ public final class Evaluator implements AutoCloseable {
     }
 
     /** A reference set and its own terms of the measures: its manifold's radii, KID's mean kernel within it. */
-    private record Reference(String extractor, int count, int dimension, Features features, double[] radii,
-                             double kidSelf) {
+    private record Reference(String extractor, String digest, Features features, double[] radii, double kidSelf) {
         boolean describes(ExtractorDescription d) {
-            return extractor.equals(d.getName()) && count == d.getReferenceCount() && dimension == d.getDimension();
+            return extractor.equals(d.getName()) && !digest.isEmpty() && digest.equals(d.getReferenceDigest());
         }
     }
 
@@ -358,10 +357,10 @@ public final class Evaluator implements AutoCloseable {
                     ExtractResponse x = engine.stages().extractFeatures(ExtractRequest.newBuilder().addAllPng(part)
                             .build());
                     double[][] f = TensorCodec.decode(x.getFeatures(), "features").rows();
-                    if (f.length != part.size() || f[0].length != reference.dimension()) {
+                    if (f.length != part.size() || f[0].length != reference.features().dimension()) {
                         throw Status.FAILED_PRECONDITION.withDescription("the feature extractor gave " + f.length
                                 + " x " + (f.length == 0 ? 0 : f[0].length) + " features for " + part.size()
-                                + " images; its reference features have " + reference.dimension() + " dimensions")
+                                + " images; its reference features have " + reference.features().dimension() + " dimensions")
                                 .asRuntimeException();
                     }
                     double[][] l = x.hasLogits() ? TensorCodec.decode(x.getLogits(), "logits").rows() : null;
@@ -396,7 +395,8 @@ public final class Evaluator implements AutoCloseable {
         }
 
         /**
-         * The extractor's reference set and its own terms: the cached ones when the extractor still describes them,
+         * The extractor's reference set and its own terms: the cached ones when the extractor still describes them
+         * (same name and digest of the features),
          * else read from its stream of chunks and computed (the M^2 part of the measures, once per reference set).
          */
         private Reference reference() {
@@ -424,7 +424,7 @@ public final class Evaluator implements AutoCloseable {
             }
             Features features = Features.of(rows);
             rows = null; // (the matrix holds them now)
-            c = new Reference(extractor.getName(), count, dimension, features,
+            c = new Reference(extractor.getName(), extractor.getReferenceDigest(), features,
                     PrecisionRecall.radii(features, PrecisionRecall.DEFAULT_K), Kid.selfTerm(features));
             cached = c;
             return c;

@@ -38,6 +38,7 @@ public final class FeaturesService extends FeaturesGrpc.FeaturesImplBase {
     private final int chunkBytes;
     private volatile FloatTensor reference;
     private volatile boolean referenceRead;
+    private volatile String referenceDigest = "";
 
     public FeaturesService(FeatureExtractor extractor) {
         this(extractor, CHUNK_BYTES);
@@ -81,7 +82,8 @@ public final class FeaturesService extends FeaturesGrpc.FeaturesImplBase {
             FloatTensor reference = reference();
             return ExtractorDescription.newBuilder().setName(extractor.name()).setSize(extractor.size())
                     .setHasLogits(extractor.hasLogits()).setReferenceCount(reference == null ? 0 : reference.dim(0))
-                    .setDimension(reference == null ? 0 : reference.dim(1)).build();
+                    .setDimension(reference == null ? 0 : reference.dim(1)).setReferenceDigest(referenceDigest)
+                    .build();
         });
     }
 
@@ -136,11 +138,31 @@ public final class FeaturesService extends FeaturesGrpc.FeaturesImplBase {
             synchronized (this) {
                 if (!referenceRead) {
                     reference = extractor.referenceTensor();
+                    referenceDigest = reference == null ? "" : digest(reference);
                     referenceRead = true;
                 }
                 r = reference;
             }
         }
         return r;
+    }
+
+    /** SHA-256 of the features' float32 little-endian bytes, in hex. */
+    private static String digest(FloatTensor t) {
+        try {
+            java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * 4096).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (float v : t.data()) {
+                if (!b.hasRemaining()) {
+                    sha.update(b.array(), 0, b.position());
+                    b.clear();
+                }
+                b.putFloat(v);
+            }
+            sha.update(b.array(), 0, b.position());
+            return java.util.HexFormat.of().formatHex(sha.digest());
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
     }
 }

@@ -50,7 +50,7 @@ class FeaturesServiceTest {
     }
 
     @Test
-    void theReferenceSetComesInChunksThatAddUpToTheFile() {
+    void theReferenceSetComesInChunksThatAddUpToTheFile() throws Exception {
         FeaturesGrpc.FeaturesBlockingStub stub = FeaturesGrpc.newBlockingStub(channel);
         ExtractorDescription d = stub.describeExtractor(DescribeExtractorRequest.getDefaultInstance());
         assertEquals("scene-features", d.getName());
@@ -58,6 +58,11 @@ class FeaturesServiceTest {
         assertTrue(d.getHasLogits());
         assertEquals(2048, d.getReferenceCount());
         assertEquals(64, d.getDimension());
+        // the SHA-256 of the .npy file's data bytes (after its version 1.0 header): the float32s themselves
+        byte[] npy = java.nio.file.Files.readAllBytes(DIR.resolve("reference_features.npy"));
+        int start = 10 + ((npy[8] & 0xff) | (npy[9] & 0xff) << 8);
+        assertEquals(java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                .digest(java.util.Arrays.copyOfRange(npy, start, npy.length))), d.getReferenceDigest());
 
         float[] file = extractor.referenceTensor().data();
         float[] streamed = new float[file.length];
