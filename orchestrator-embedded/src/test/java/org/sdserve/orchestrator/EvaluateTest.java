@@ -253,13 +253,20 @@ class EvaluateTest {
         Files.copy(EXTRACTOR.resolve("model.onnx"), dir.resolve("model.onnx"));
         Files.writeString(dir.resolve("config.json"), Files.readString(EXTRACTOR.resolve("config.json"))
                 .replaceAll("\"reference_features\"\\s*:\\s*\"[^\"]*\",?", ""));
-        try (EmbeddedStages bare = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU,
+        assertPrecondition(dir, "ships no reference features to compare with");
+    }
+
+    /**
+     * An evaluation on a stack whose VAE stage serves the extractor in {@code dir} is refused FAILED_PRECONDITION
+     * with {@code message}, before any job runs.
+     */
+    private static void assertPrecondition(Path dir, String message) {
+        try (EmbeddedStages s = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU,
                 TorchGenerator.Kernel.AVX2, BatchSettings.DEFAULT, dir, 64 << 20, StageClients.Timeouts.DEFAULT);
-             InProcessOrchestrator o = InProcessOrchestrator.start(bare.clients(), 0, 2)) {
+             InProcessOrchestrator o = InProcessOrchestrator.start(s.clients(), 0, 2)) {
             StatusRuntimeException e = refused(o);
             assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
-            assertTrue(e.getStatus().getDescription().contains("ships no reference features to compare with"),
-                    e.getStatus().getDescription());
+            assertTrue(e.getStatus().getDescription().contains(message), e.getStatus().getDescription());
             assertEquals(0, o.engine.list(Caller.ANONYMOUS, 1000).finished(), "no job ran");
         }
     }
@@ -319,14 +326,7 @@ class EvaluateTest {
         Files.write(dir.resolve("reference_features.npy"), org.sdserve.common.tensor.Npy.of(
                 org.sdserve.common.tensor.TensorCodec.encode(new org.sdserve.common.tensor.FloatTensor(
                         new long[] {3, 64}, new float[3 * 64]))));
-        try (EmbeddedStages tiny = EmbeddedStages.start(DemoModel.directory(), ExecutionOptions.CPU,
-                TorchGenerator.Kernel.AVX2, BatchSettings.DEFAULT, dir, 64 << 20, StageClients.Timeouts.DEFAULT);
-             InProcessOrchestrator o = InProcessOrchestrator.start(tiny.clients(), 0, 2)) {
-            StatusRuntimeException e = refused(o);
-            assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
-            assertTrue(e.getStatus().getDescription().contains("has 3 reference features, fewer than the 4 the "
-                    + "measures need"), e.getStatus().getDescription());
-        }
+        assertPrecondition(dir, "has 3 reference features, fewer than the 4 the measures need");
     }
 
     /**
